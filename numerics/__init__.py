@@ -1,0 +1,11 @@
+"""numerics: evaluate the theory's laws on data, and the command line.
+
+Public API::
+
+    from numerics import optimum, thresholds
+    optimum([4, 2, 1], sigma2=1.5).kl_total
+"""
+
+from numerics.collapse import ModeOptimum, OptimumResult, ThresholdResult, optimum, thresholds
+
+__all__ = ["ModeOptimum", "OptimumResult", "ThresholdResult", "optimum", "thresholds"]

@@ -1,0 +1,109 @@
+"""Write the generated derivations (LaTeX, and PDF when a compiler is present)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+from theory import all_models, derive, linear_vae
+from theory.document import render
+
+
+def _render_variant(encoder_variance: str) -> str:
+    return render(derive(linear_vae(encoder_variance)))
+
+
+def render_all(parallel: bool = True) -> dict[str, str]:
+    """LaTeX source of every variant's derivation, keyed by file stem.
+
+    The variants are independent, so with ``parallel`` they are derived in
+    separate processes (one per core, at most one per variant).
+    """
+    models = all_models()
+    names = [m.encoder_variance for m in models]
+    workers = min(len(models), os.cpu_count() or 1)
+    if parallel and workers > 1:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            texts = list(pool.map(_render_variant, names))
+    else:
+        texts = [_render_variant(n) for n in names]
+    return {m.name: t for m, t in zip(models, texts, strict=True)}
+
+
+def latex_compiler() -> str | None:
+    """Path of ``latexmk`` if it is installed."""
+    return shutil.which("latexmk")
+
+
+def compile_pdf(tex: Path, out_dir: Path) -> Path:
+    """Compile ``tex`` with latexmk in a scratch folder; copy the PDF to ``out_dir``.
+
+    Raises
+    ------
+    RuntimeError
+        With the first LaTeX error line if compilation fails.
+    """
+    with tempfile.TemporaryDirectory() as build:
+        proc = subprocess.run(
+            [
+                "latexmk",
+                "-pdf",
+                "-interaction=nonstopmode",
+                "-halt-on-error",
+                f"-outdir={build}",
+                str(tex),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        pdf = Path(build) / (tex.stem + ".pdf")
+        if proc.returncode != 0 or not pdf.exists():
+            errors = [ln for ln in proc.stdout.splitlines() if ln.startswith("!")]
+            raise RuntimeError(
+                f"LaTeX failed on {tex}: {errors[0] if errors else 'see latexmk output'}"
+            )
+        target = out_dir / pdf.name
+        shutil.copyfile(pdf, target)
+        return target
+
+
+def write_derivations(out: Path, pdf: bool | None = None) -> list[Path]:
+    """Write every derivation to ``out`` as .tex (and .pdf).
+
+    Parameters
+    ----------
+    out : Path
+        Output folder (created if needed).
+    pdf : bool or None
+        True: compile (error if no compiler); False: do not; None: compile
+        when ``latexmk`` is installed.
+
+    Nothing is left half-written: files are produced in a scratch folder and
+    moved into ``out`` only when all of them succeeded.
+    """
+    if pdf and latex_compiler() is None:
+        raise ValueError("--pdf: no LaTeX compiler (latexmk) found; install one or use --no-pdf")
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out}: exists and is not a folder")
+    compile_it = latex_compiler() is not None if pdf is None else pdf
+    texts = render_all()
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    with tempfile.TemporaryDirectory(dir=out) as scratch:
+        staged = []
+        for stem, text in texts.items():
+            tex = Path(scratch) / f"{stem}.tex"
+            tex.write_text(text, encoding="utf-8")
+            staged.append(tex)
+            if compile_it:
+                staged.append(compile_pdf(tex, Path(scratch)))
+        for path in staged:
+            target = out / path.name
+            os.replace(path, target)
+            written.append(target)
+    return written

@@ -1,0 +1,31 @@
+"""theory: SymPy derivations of posterior collapse in linear VAEs.
+
+The single source of truth for every formula of the toolkit.  Start from a
+model factory and derive::
+
+    from theory import derive, learnable_encoder_variance
+    d = derive(learnable_encoder_variance())
+    d.optimum.active["kl"]        # log(lambda/(beta*sigma2))/2
+"""
+
+from theory.derivation import QUANTITIES, Derivation, derive
+from theory.model import (
+    ENCODER_VARIANCES,
+    LinearVAE,
+    all_models,
+    fixed_encoder_variance,
+    learnable_encoder_variance,
+    linear_vae,
+)
+
+__all__ = [
+    "ENCODER_VARIANCES",
+    "QUANTITIES",
+    "Derivation",
+    "LinearVAE",
+    "all_models",
+    "derive",
+    "fixed_encoder_variance",
+    "learnable_encoder_variance",
+    "linear_vae",
+]
