@@ -29,7 +29,11 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _number(text: str) -> float:
-    """A decimal or a fraction such as 1/3."""
+    """A decimal (inf and nan pass through, to be rejected with a clear reason) or a fraction."""
+    try:
+        return float(text)
+    except ValueError:
+        pass
     try:
         return float(Fraction(text.strip()))
     except (ValueError, ZeroDivisionError):
