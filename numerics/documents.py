@@ -6,7 +6,7 @@ import os
 import shutil
 import subprocess
 import tempfile
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
 from theory import all_models, derive, linear_vae
@@ -100,8 +100,9 @@ def write_derivations(out: Path, pdf: bool | None = None) -> list[Path]:
             tex = Path(scratch) / f"{stem}.tex"
             tex.write_text(text, encoding="utf-8")
             staged.append(tex)
-            if compile_it:
-                staged.append(compile_pdf(tex, Path(scratch)))
+        if compile_it:  # latexmk runs are independent processes: run them side by side
+            with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+                staged += list(pool.map(lambda t: compile_pdf(t, Path(scratch)), list(staged)))
         for path in staged:
             target = out / path.name
             os.replace(path, target)

@@ -150,7 +150,7 @@ def objective_terms(
     -------
     Terms
     """
-    n, d = X.shape
+    d = X.shape[1]
     s2 = np.asarray(s2, dtype=float)
     y = X - X.mean(axis=0)
     mu = y @ V.T  # encoder means, (N, k)

@@ -197,7 +197,7 @@ def test_analytic_gradient_matches_finite_differences(variant):
     X, _ = rotated_data((3.0, 2.5, 1.0, 0.4), 500, seed=5)
     packing = Packing(d=4, k=3, variant=variant, eta2=0.7)
     theta = packing.random(np.random.default_rng(6))
-    value, grad = objective_and_gradient(theta, X, packing, 0.9, 1.3)
+    _, grad = objective_and_gradient(theta, X, packing, 0.9, 1.3)
     numeric = finite_difference_gradient(
         lambda t: objective_and_gradient(t, X, packing, 0.9, 1.3)[0], theta, 1e-6
     )

@@ -160,8 +160,12 @@ def test_landau_expansion_vs_numerical_minimisation(name):
     series = d.landau.series().removeO().subs(sub)
     for w in (0.05, 0.1):
         fw = sp.lambdify(others, f.subs(S.w, w))
-        res = minimize(lambda x: fw(*x), x0=[0.0, 1.0][: len(others)], method="Nelder-Mead",
-                       options={"xatol": 1e-12, "fatol": 1e-15, "maxiter": 20000})
+        res = minimize(
+            lambda x, fw=fw: fw(*x),
+            x0=[0.0, 1.0][: len(others)],
+            method="Nelder-Mead",
+            options={"xatol": 1e-12, "fatol": 1e-15, "maxiter": 20000},
+        )
         # The truncation error is O(w^6) ~ 1e-6 relative to the w^2 term at w = 0.1.
         assert res.fun == pytest.approx(float(series.subs(S.w, w)), abs=5 * w**6)
     a4 = d.landau.coefficients[4].subs(d.regions["at"])

@@ -12,6 +12,7 @@ import sympy as sp
 
 from theory import symbols as S
 from theory.derivation import QUANTITIES, Derivation
+from theory.stability import sign_of
 from theory.stationary import REGIONS, region_condition
 
 _QUANTITY_TEX = {
@@ -279,27 +280,43 @@ def _section_transition(d: Derivation) -> str:
         parts.append(_display(S.tex(p), val))
     parts.append("and")
     parts.append(_display(r"f(w)", d.landau.series()))
+    a2 = d.landau.coefficients.get(2, sp.S.Zero)
+    a4 = d.landau.coefficients.get(4, sp.S.Zero)
+    signs = {r: sign_of(a2.subs(d.regions[r])) for r in REGIONS}
+    a4_at = sign_of(a4.subs(d.regions["at"]))
+    word = {1: "positive", -1: "negative", 0: "zero", None: "of undecided sign"}
     parts.append(
-        "The quadratic coefficient changes sign at the boundary and the quartic one is "
-        "positive there: a continuous (second-order) transition."
+        f"The quadratic coefficient is {word[signs['below']]} below the boundary, "
+        f"{word[signs['at']]} at it and {word[signs['above']]} above it; the quartic "
+        f"coefficient is {word[a4_at]} at the boundary"
+        + (
+            ": a continuous (second-order) transition."
+            if (signs["below"], signs["at"], signs["above"], a4_at) == (1, 0, -1, 1)
+            else "."
+        )
     )
     return "\n\n".join(parts)
 
 
 def _section_summary(d: Derivation) -> str:
     var = S.sigma2
-    kl1 = d.derivatives[var]["kl"][1]
-    f2 = d.derivatives[var]["neg_elbo"][2]
-    return "\n\n".join(
-        [
-            r"\section{Summary}",
-            "At $\\sigma'^2_c=" + S.tex(d.critical_sigma2) + "$ the KL divergence is "
-            "continuous and its slope jumps by",
-            _display(r"\Delta\,\partial_{\sigma'^{2}}\mathrm{KL}", kl1.jump),
-            "while $F$ and its first derivative are continuous and its second derivative jumps by",
-            _display(r"\Delta\,\partial^{2}_{\sigma'^{2}}f", f2.jump),
-        ]
-    )
+    parts = [
+        r"\section{Summary}",
+        "At $\\sigma'^2_c=" + S.tex(d.critical_sigma2) + "$ the first derivative that jumps, "
+        "for each quantity at the optimum, is:",
+    ]
+    for q, order in d.non_analytic_orders[var].items():
+        if order is None:
+            parts.append(f"${_QUANTITY_TEX[q]}$ is analytic up to the second derivative.")
+            continue
+        jump = d.derivatives[var][q][order].jump
+        lhs = (
+            f"\\Delta\\,{_QUANTITY_TEX[q]}"
+            if order == 0
+            else f"\\Delta\\,\\partial^{{{order}}}_{{{S.tex(var)}}}{_QUANTITY_TEX[q]}"
+        )
+        parts.append(f"${_QUANTITY_TEX[q]}$, order {order}:" + _display(lhs, jump))
+    return "\n\n".join(parts)
 
 
 def render(d: Derivation) -> str:

@@ -83,7 +83,7 @@ def inertia(matrix: sp.Matrix) -> Inertia:
     """
     if not (matrix - matrix.T).is_zero_matrix:
         raise ValueError("inertia needs a symmetric matrix")
-    charpoly = sp.factor(matrix.charpoly(_x).as_expr())
+    charpoly = matrix.charpoly(_x, simplify=sp.cancel).as_expr()
     positive = zero = degree = 0
     for factor, multiplicity in sp.factor_list(charpoly, _x)[1]:
         coeffs = sp.Poly(factor, _x).all_coeffs()
