@@ -14,6 +14,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import NoReturn
 
+from numerics.sources import MOMENTS, Source, from_data, from_spectrum, parse_exact
 from theory import ENCODER_VARIANCES
 
 PROG = "vae-collapse"
@@ -28,19 +29,20 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def _number(text: str) -> float:
-    """A decimal (inf and nan pass through, to be rejected with a clear reason) or a fraction."""
+def _exact(text: str) -> Fraction | float:
+    """A decimal or a fraction, kept exact (inf and nan stay floats, to be rejected later)."""
     try:
-        return float(text)
+        return parse_exact(text)
     except ValueError:
-        pass
-    try:
-        return float(Fraction(text.strip()))
-    except (ValueError, ZeroDivisionError):
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
 
 
-def _spectrum(text: str) -> list[float]:
+def _number(text: str) -> float:
+    """A decimal or a fraction such as 1/3, as a float."""
+    return float(_exact(text))
+
+
+def _spectrum(text: str) -> list[Fraction | float]:
     items = [t for t in text.split(",")]
     if not text.strip() or any(not t.strip() for t in items):
         raise argparse.ArgumentTypeError(
@@ -49,7 +51,7 @@ def _spectrum(text: str) -> list[float]:
     values = []
     for t in items:
         try:
-            values.append(_number(t))
+            values.append(_exact(t))
         except argparse.ArgumentTypeError:
             raise argparse.ArgumentTypeError(
                 f"{t.strip()!r} in {text!r} is not a number: expected eigenvalues such as 4,2,1"
@@ -57,16 +59,38 @@ def _spectrum(text: str) -> list[float]:
     return values
 
 
-def _add_model_options(p: argparse.ArgumentParser) -> None:
-    src = p.add_argument_group("source")
-    src.add_argument(
+def _add_source_options(p: argparse.ArgumentParser, required: bool = True) -> None:
+    src = p.add_argument_group("source (one of)")
+    group = src.add_mutually_exclusive_group(required=required)
+    group.add_argument(
         "--spectrum",
         type=_spectrum,
-        required=True,
         metavar="L1,L2,...",
         help="eigenvalues of the data covariance, e.g. 4,2,1 (fractions like 1/3 allowed)",
     )
-    p.add_argument("--beta", type=_number, default=1.0, help="KL weight beta > 0 (default 1)")
+    group.add_argument(
+        "--data",
+        metavar="SOURCE",
+        help="digits | synthetic:NAME[:key=value,...] (rotated, exponential, spiked, mixture) "
+        "| PATH (.npy, .npz, .csv; rows are samples)",
+    )
+    src.add_argument(
+        "--moment",
+        choices=MOMENTS,
+        default="centred",
+        help="spectrum of the centred 1/N covariance (default) or of the uncentred second "
+        "moment (for models without a bias)",
+    )
+    src.add_argument(
+        "--scale", type=_number, default=None, help="multiply the data by this factor first"
+    )
+
+
+def _add_model_options(p: argparse.ArgumentParser) -> None:
+    _add_source_options(p)
+    p.add_argument(
+        "--beta", type=_exact, default=Fraction(1), help="KL weight beta > 0 (default 1)"
+    )
     p.add_argument(
         "--latent-dim", type=int, default=None, metavar="K", help="latents k (default: d)"
     )
@@ -93,13 +117,42 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--pdf", dest="pdf", action="store_true", default=None, help="compile PDFs")
     g.add_argument("--no-pdf", dest="pdf", action="store_false", help="LaTeX only")
 
-    p = sub.add_parser("threshold", help="critical decoder variances of a spectrum")
+    p = sub.add_parser("threshold", help="critical decoder variances of a spectrum or data")
     _add_model_options(p)
+    p.add_argument(
+        "--digits",
+        type=int,
+        default=None,
+        metavar="N",
+        help="N significant digits in arbitrary precision, with a certified error bound",
+    )
 
     p = sub.add_parser("optimum", help="the optimum at one decoder variance")
     _add_model_options(p)
     p.add_argument("--sigma2", type=_number, required=True, help="decoder variance sigma'^2 > 0")
+
+    p = sub.add_parser("map", help="KL, F and their derivatives across every transition")
+    _add_model_options(p)
+    p.add_argument(
+        "--vary",
+        choices=("sigma2", "beta"),
+        default="sigma2",
+        help="the control to vary (default sigma2, at fixed --beta)",
+    )
+    p.add_argument("--sigma2", type=_number, default=None, help="fixed sigma'^2 when --vary beta")
+    p.add_argument(
+        "--range", type=_range, default=None, metavar="LO:HI", help="range of the varied control"
+    )
+    p.add_argument("--points", type=int, default=400, help="grid points (default 400)")
+    p.add_argument("--out", type=Path, default=None, help="folder for figures, CSV and JSON")
     return parser
+
+
+def _range(text: str) -> tuple[float, float]:
+    lo, sep, hi = text.partition(":")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected LO:HI, e.g. 0.1:10")
+    return _number(lo), _number(hi)
 
 
 def _run_derive(args: argparse.Namespace) -> None:
@@ -112,13 +165,38 @@ def _run_derive(args: argparse.Namespace) -> None:
     print(f"derived {len(paths)} files in {time.perf_counter() - start:.1f} s", file=sys.stderr)
 
 
+def _source(args: argparse.Namespace) -> Source:
+    if args.spectrum is not None:
+        if args.moment != "centred" or args.scale is not None:
+            raise UsageError("--moment and --scale apply to --data, not to --spectrum")
+        return from_spectrum(args.spectrum)
+    return from_data(args.data, args.moment, args.scale)
+
+
 def _run_threshold(args: argparse.Namespace) -> None:
     from numerics.collapse import thresholds
 
-    r = thresholds(args.spectrum, args.beta, args.latent_dim, args.encoder_variance)
-    if args.json:
-        print(json.dumps(r.to_dict()))
+    source = _source(args)
+    r = thresholds(source.eigenvalues, float(args.beta), args.latent_dim, args.encoder_variance)
+    if args.digits is not None:
+        from numerics.exact import exact_thresholds
+
+        if isinstance(args.beta, float):
+            raise ValueError(f"beta={args.beta!r}: expected a finite number > 0")
+        exact = exact_thresholds(
+            source, args.beta, len(r.critical_sigma2), args.encoder_variance, args.digits
+        )
+        if args.json:
+            print(json.dumps(r.to_dict() | exact.to_dict() | {"data": source.record}))
+            return
+        print(f"encoder variance: {r.encoder_variance}, beta = {args.beta}, {args.digits} digits")
+        for j, (c, e) in enumerate(zip(exact.critical_sigma2, exact.certified_error, strict=True)):
+            print(f"{j + 1:>4}  critical sigma2 = {c}  (certified error <= {e})")
         return
+    if args.json:
+        print(json.dumps(r.to_dict() | {"data": source.record}))
+        return
+    _print_record(source)
     print(f"encoder variance: {r.encoder_variance}, beta = {r.beta:g}")
     print(f"{'mode':>4}  {'eigenvalue':>14}  {'critical sigma2':>16}")
     for j, (lam, crit) in enumerate(zip(r.eigenvalues, r.critical_sigma2, strict=False), 1):
@@ -129,10 +207,14 @@ def _run_threshold(args: argparse.Namespace) -> None:
 def _run_optimum(args: argparse.Namespace) -> None:
     from numerics.collapse import optimum
 
-    r = optimum(args.spectrum, args.sigma2, args.beta, args.latent_dim, args.encoder_variance)
+    source = _source(args)
+    r = optimum(
+        source.eigenvalues, args.sigma2, float(args.beta), args.latent_dim, args.encoder_variance
+    )
     if args.json:
-        print(json.dumps(r.to_dict()))
+        print(json.dumps(r.to_dict() | {"data": source.record}))
         return
+    _print_record(source)
     print(f"encoder variance: {r.encoder_variance}, sigma2 = {r.sigma2:g}, beta = {r.beta:g}")
     print(
         f"{'mode':>4}  {'eigenvalue':>12}  {'active':>6}  {'KL':>12}  {'enc. var.':>12}  "
@@ -146,7 +228,60 @@ def _run_optimum(args: argparse.Namespace) -> None:
     print(f"KL total = {r.kl_total:.6g}, neg_elbo = {r.neg_elbo:.10g}")
 
 
-_COMMANDS = {"derive": _run_derive, "threshold": _run_threshold, "optimum": _run_optimum}
+def _print_record(source: Source) -> None:
+    rec = source.record
+    if rec.get("source") == "spectrum":
+        return
+    print(
+        f"data: {rec['source']} ({rec['n_samples']} x {rec['dim']}), {rec['moment']} second "
+        f"moment, scale {rec['scale']:g}, spectrum by {rec['spectrum_method']}"
+    )
+
+
+def _run_map(args: argparse.Namespace) -> None:
+    from numerics.maps import collapse_map, jump_summary, phase_diagram
+    from numerics.output import write_map
+
+    if args.vary == "beta" and args.sigma2 is None:
+        raise UsageError("--vary beta needs a fixed --sigma2")
+    source = _source(args)
+    lo, hi = args.range if args.range else (None, None)
+    result = collapse_map(
+        source.eigenvalues,
+        variable=args.vary,
+        beta=float(args.beta),
+        sigma2=args.sigma2,
+        latent_dim=args.latent_dim,
+        encoder_variance=args.encoder_variance,
+        lo=lo,
+        hi=hi,
+        points=args.points,
+        data=source.record,
+    )
+    paths = []
+    if args.out is not None:
+        pd = phase_diagram(source.eigenvalues, args.latent_dim, args.encoder_variance)
+        paths = write_map(result, pd, args.out)
+    if args.json:
+        print(json.dumps(result.to_dict()))
+        return
+    _print_record(source)
+    print(f"{len(result.critical_points)} critical points against {args.vary}:")
+    lines = jump_summary(result)
+    for line in lines[:10]:
+        print("  " + line)
+    if len(lines) > 10:
+        print(f"  ... {len(lines) - 10} more (see --json or the CSV)")
+    for path in paths:
+        print(path)
+
+
+_COMMANDS = {
+    "derive": _run_derive,
+    "threshold": _run_threshold,
+    "optimum": _run_optimum,
+    "map": _run_map,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -154,13 +154,13 @@ def optimum(
     laws = compiled_laws(check_encoder_variance(encoder_variance))
 
     paired = lam[:k]
-    active = paired > laws.boundary(paired, sigma2, beta, eta2)
+    active = laws.is_active(paired, sigma2, beta, eta2)
     values = {}
     for q in laws.active:
         values[q] = laws.collapsed[q](paired, sigma2, beta, eta2)
         # The active law is evaluated only where it holds: below the boundary its
         # square roots and logarithms have no real value.
-        values[q][active] = laws.active[q](paired[active], sigma2, beta, eta2)
+        values[q][active] = laws.active_value(q, paired[active], sigma2, beta, eta2)
     unpaired = laws.unpaired_neg_elbo(lam[k:], sigma2, beta, eta2)
     modes = tuple(
         ModeOptimum(

@@ -319,6 +319,28 @@ class Derivation:
         )
 
     @cached_property
+    def law_derivatives(self) -> dict[tuple[str, str, str, int], sp.Expr]:
+        """Derivatives of the optimum laws, keyed (variable, side, quantity, order).
+
+        ``variable`` is ``"sigma2"`` or ``"beta"``, ``side`` is ``"active"``,
+        ``"collapsed"`` or ``"unpaired"`` (quantity ``neg_elbo`` only); orders 0-2.
+        """
+        out = {}
+        sides = {
+            "active": self.optimum.active,
+            "collapsed": self.optimum.collapsed,
+            "unpaired": self.unpaired_laws,
+        }
+        for var in (S.sigma2, S.beta):
+            for side, laws in sides.items():
+                for q, law in laws.items():
+                    for n in range(3):
+                        # Not simplified: simplify may fold logs into powers such as
+                        # (2 pi sigma2)**sigma2, which overflow in floating point.
+                        out[(var.name, side, q, n)] = sp.diff(law, var, n)
+        return out
+
+    @cached_property
     def unpaired_laws(self) -> dict[str, sp.Expr]:
         """Quantities of a data direction with no latent (only neg_elbo is non-zero)."""
         return {"neg_elbo": tidy(self.unpaired_objective)}

@@ -1,0 +1,186 @@
+"""Data sources: the bundled digits, synthetic generators and the user's files.
+
+Every source becomes a :class:`Dataset`: the samples (rows) and a record of
+where they came from and what was done to them, which every command prints.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from numerics.synthetic import GENERATORS
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Samples and their provenance.
+
+    Attributes
+    ----------
+    X : ndarray, shape (n, d)
+        Rows are samples (a read-only memory map for large .npy files).
+    source : str
+        ``digits``, ``synthetic:NAME`` or the file path.
+    params : dict
+        Generator parameters, file key, ...
+    population_eigenvalues : ndarray or None
+        Known population spectrum (synthetic data only).
+    """
+
+    X: np.ndarray
+    source: str
+    params: dict[str, Any] = field(default_factory=dict)
+    population_eigenvalues: np.ndarray | None = None
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(n_samples, dim)."""
+        return tuple(self.X.shape)  # type: ignore[return-value]
+
+    def record(self) -> dict[str, Any]:
+        """JSON-ready provenance."""
+        out: dict[str, Any] = {
+            "source": self.source,
+            "n_samples": int(self.X.shape[0]),
+            "dim": int(self.X.shape[1]),
+        }
+        if self.params:
+            out["params"] = {k: _jsonable(v) for k, v in self.params.items()}
+        if self.population_eigenvalues is not None:
+            out["population_eigenvalues"] = [float(x) for x in self.population_eigenvalues]
+        return out
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, np.ndarray | tuple | list):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, np.generic):
+        return v.item()
+    return v
+
+
+def load_digits() -> Dataset:
+    """scikit-learn's bundled 8x8 handwritten digits, 1797 x 64 (no download)."""
+    from sklearn.datasets import load_digits as _load
+
+    return Dataset(X=_load().data.astype(np.float64), source="digits")
+
+
+def _parse_value(text: str) -> Any:
+    if "/" in text and all(p.strip() for p in text.split("/")):
+        parts = text.split("/")
+        if len(parts) == 2:
+            try:
+                return float(parts[0]) / float(parts[1])
+            except (ValueError, ZeroDivisionError):
+                pass
+    if ";" in text:
+        return [float(t) for t in text.split(";")]
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            continue
+    if text.lower() in {"true", "false"}:
+        return text.lower() == "true"
+    raise ValueError(f"parameter value {text!r}: expected a number or a ;-separated list")
+
+
+def synthetic(name: str, **params: Any) -> Dataset:
+    """A seeded synthetic data set; see :mod:`numerics.synthetic` for the names."""
+    if name not in GENERATORS:
+        raise ValueError(
+            f"synthetic data {name!r}: expected one of {', '.join(sorted(GENERATORS))}"
+        )
+    gen = GENERATORS[name]
+    allowed = inspect.signature(gen).parameters
+    for key in params:
+        if key not in allowed:
+            raise ValueError(
+                f"synthetic:{name} parameter {key!r}: expected one of {', '.join(allowed)}"
+            )
+    try:
+        x, lam = gen(**params)
+    except TypeError as exc:  # a required parameter is missing
+        raise ValueError(f"synthetic:{name}: {exc}".replace(f"{gen.__name__}() ", "")) from None
+    full = {k: p.default for k, p in allowed.items() if p.default is not inspect.Parameter.empty}
+    full.update(params)
+    return Dataset(X=x, source=f"synthetic:{name}", params=full, population_eigenvalues=lam)
+
+
+def load_file(path: str | Path) -> Dataset:
+    """Rows of a .npy (memory-mapped), .npz (one array, or key ``X``) or .csv file."""
+    path = Path(path)
+    if not path.exists():
+        raise ValueError(f"data file {str(path)!r} does not exist")
+    suffix = path.suffix.lower()
+    params: dict[str, Any] = {}
+    try:
+        if suffix == ".npy":
+            # A memory map: the spectrum code reads it in chunks, never all at once.
+            x = np.load(path, mmap_mode="r", allow_pickle=False)
+        elif suffix == ".npz":
+            with np.load(path, allow_pickle=False) as archive:
+                keys = list(archive.keys())
+                key = "X" if "X" in keys else keys[0] if len(keys) == 1 else None
+                if key is None:
+                    raise ValueError(
+                        f"data file {str(path)!r} holds arrays {keys}: expected one array "
+                        "or one named X"
+                    )
+                x = archive[key]
+                params["key"] = key
+        elif suffix == ".csv":
+            x = _load_csv(path)
+        else:
+            raise ValueError(f"data file {str(path)!r}: expected a .npy, .npz or .csv file")
+    except (OSError, EOFError) as exc:
+        raise ValueError(f"data file {str(path)!r} is unreadable: {exc}") from None
+    except ValueError as exc:
+        if str(path) in str(exc):
+            raise
+        raise ValueError(f"data file {str(path)!r} is unreadable: {exc}") from None
+    if x.dtype.kind not in "fiu":
+        raise ValueError(f"data file {str(path)!r} has dtype {x.dtype}: expected numbers")
+    if x.ndim != 2 or x.shape[0] < 2 or x.shape[1] < 1:
+        raise ValueError(
+            f"data file {str(path)!r} has shape {x.shape}: expected a 2-D array of "
+            "samples x features with at least 2 rows"
+        )
+    return Dataset(X=x, source=str(path), params=params)
+
+
+def _load_csv(path: Path) -> np.ndarray:
+    """A numeric CSV; a first line that does not parse as numbers is a header."""
+    with path.open() as fh:
+        first = fh.readline()
+    try:
+        [float(t) for t in first.strip().split(",")]
+        skip = 0
+    except ValueError:
+        skip = 1
+    return np.loadtxt(path, delimiter=",", skiprows=skip, ndmin=2)
+
+
+def parse_data_source(text: str) -> Dataset:
+    """``digits``, ``synthetic:NAME[:key=value,...]`` or a file path."""
+    if text == "digits":
+        return load_digits()
+    if text.startswith("synthetic:"):
+        _, _, rest = text.partition(":")
+        name, _, args = rest.partition(":")
+        params = {}
+        for item in filter(None, args.split(",")):
+            key, sep, value = item.partition("=")
+            if not sep:
+                raise ValueError(
+                    f"{item!r} in {text!r}: expected key=value, e.g. synthetic:exponential:d=16"
+                )
+            params[key.strip()] = _parse_value(value.strip())
+        return synthetic(name, **params)
+    return load_file(text)

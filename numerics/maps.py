@@ -1,0 +1,376 @@
+"""Maps of the optimum across every transition: curves, critical points, phase diagram.
+
+The KL divergence summed over latents is the order parameter (Li et al.,
+arXiv 2510.01621).  All values come from the theory's laws
+(:mod:`numerics.laws`); every critical point is located exactly from the
+spectrum (sigma'^2_c = lambda_i / beta, beta_c = lambda_i / sigma'^2, as derived),
+never from the sampled curves, and its one-sided derivatives come from the
+derivation's symbolic one-sided limits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+import numpy as np
+import sympy as sp
+
+from numerics.laws import LAW_ARGS, CompiledLaws, compiled_laws
+from numerics.validation import (
+    check_encoder_variance,
+    check_latent_dim,
+    check_positive,
+    check_spectrum,
+)
+from theory import derive, linear_vae
+from theory import symbols as S
+
+#: Variables a map can run along.
+VARIABLES = ("sigma2", "beta")
+#: Quantities whose jumps are reported at each critical point.
+JUMP_QUANTITIES = ("kl", "neg_elbo")
+#: Relative offset of the grid points placed on each side of a critical point, so
+#: sampled curves show the kink without straddling it.
+SIDE_OFFSET = 1e-9
+
+
+@dataclass(frozen=True)
+class OneSidedValues:
+    """Left (active side) and right values of one derivative of a total quantity."""
+
+    left: float
+    right: float
+
+    @property
+    def jump(self) -> float:
+        """right - left."""
+        return self.right - self.left
+
+
+@dataclass(frozen=True)
+class CriticalPoint:
+    """One critical value of the control, with the derivatives on both sides.
+
+    ``derivatives[q][n]`` holds the n-th derivative (n = 1, 2) of the total
+    quantity ``q`` (``kl`` summed over latents, ``neg_elbo`` the full F) with
+    respect to the map's variable.
+    """
+
+    variable: str
+    value: float
+    eigenvalue: float
+    modes: tuple[int, ...]
+    derivatives: dict[str, dict[int, OneSidedValues]]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dictionary."""
+        out: dict[str, Any] = {
+            self.variable: self.value,
+            "eigenvalue": self.eigenvalue,
+            "modes": list(self.modes),
+        }
+        for q, per_order in self.derivatives.items():
+            for n, v in per_order.items():
+                name = f"d{n}_{q}" if n > 1 else f"d_{q}"
+                out[name] = {"left": v.left, "right": v.right, "jump": v.jump}
+        return out
+
+
+@dataclass(frozen=True)
+class MapResult:
+    """Curves of the optimum against ``variable`` with the other control fixed."""
+
+    variable: str
+    fixed: dict[str, float]
+    eigenvalues: np.ndarray
+    latent_dim: int
+    encoder_variance: str
+    eta2: float
+    grid: np.ndarray
+    curves: dict[str, np.ndarray]
+    critical_points: tuple[CriticalPoint, ...]
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dictionary: critical points first, then the sampled curves."""
+        return {
+            "variable": self.variable,
+            **self.fixed,
+            "model": {
+                "encoder_variance": self.encoder_variance,
+                "latent_dim": self.latent_dim,
+                "eta2": self.eta2,
+            },
+            **({"data": self.data} if self.data else {}),
+            "eigenvalues": [float(x) for x in self.eigenvalues],
+            "critical_points": [c.to_dict() for c in self.critical_points],
+            "curves": {
+                self.variable: self.grid.tolist(),
+                **{k: v.tolist() for k, v in self.curves.items()},
+            },
+        }
+
+    def curve_table(self) -> tuple[list[str], np.ndarray]:
+        """Column names and the matrix of the sampled curves (for CSV)."""
+        names = [self.variable, *self.curves]
+        return names, np.column_stack([self.grid, *self.curves.values()])
+
+
+@cache
+def _one_sided_laws(encoder_variance: str, variable: str):
+    """Compiled symbolic one-sided limits at the critical point, per quantity and order."""
+    d = derive(linear_vae(encoder_variance))
+    var = {"sigma2": S.sigma2, "beta": S.beta}[variable]
+    out = {}
+    for q in JUMP_QUANTITIES:
+        for ds in d.derivatives[var][q]:
+            if ds.order == 0:
+                continue
+            left = sp.lambdify(LAW_ARGS, ds.left, "numpy", dummify=True)
+            right = sp.lambdify(LAW_ARGS, ds.right, "numpy", dummify=True)
+            out[(q, ds.order)] = (left, right)
+    return out
+
+
+def _controls(variable: str, x, other: float) -> tuple:
+    return (x, other) if variable == "sigma2" else (other, x)
+
+
+def _mode_values(
+    laws: CompiledLaws, variable: str, lam: np.ndarray, x: np.ndarray, other: float, eta2: float
+) -> dict[str, np.ndarray]:
+    """Per-mode quantities and derivatives on the grid: arrays of shape (modes, points)."""
+    sigma2, beta = _controls(variable, x[None, :], other)
+    lam2 = lam[:, None]
+    active = laws.is_active(lam2, sigma2, beta, eta2)
+    out: dict[str, np.ndarray] = {"active": active}
+    for q in laws.active:
+        collapsed = np.broadcast_to(laws.collapsed[q](lam2, sigma2, beta, eta2), active.shape)
+        value = collapsed.copy()
+        lam_b = np.broadcast_to(lam2, active.shape)
+        sig_b = np.broadcast_to(sigma2, active.shape)
+        beta_b = np.broadcast_to(beta, active.shape)
+        value[active] = laws.active_value(q, lam_b[active], sig_b[active], beta_b[active], eta2)
+        out[q] = value
+        if q in JUMP_QUANTITIES:
+            for n in (1, 2):
+                deriv = laws.derivatives[(variable, "collapsed", q, n)](
+                    lam_b, sig_b, beta_b, eta2
+                ).copy()
+                deriv[active] = laws.derivatives[(variable, "active", q, n)](
+                    lam_b[active], sig_b[active], beta_b[active], eta2
+                )
+                out[f"d{n}_{q}"] = deriv
+    return out
+
+
+def _unpaired_values(laws, variable, lam, x, other, eta2) -> dict[str, np.ndarray]:
+    sigma2, beta = _controls(variable, x[None, :], other)
+    shape = (lam.size, x.size)
+    return {
+        f"d{n}_neg_elbo" if n else "neg_elbo": np.broadcast_to(
+            laws.derivatives[(variable, "unpaired", "neg_elbo", n)](
+                lam[:, None], sigma2, beta, eta2
+            ),
+            shape,
+        )
+        for n in (0, 1, 2)
+    }
+
+
+def critical_values(
+    eigenvalues, variable: str, other: float, latent_dim: int, laws: CompiledLaws, eta2: float
+) -> list[tuple[float, float, tuple[int, ...]]]:
+    """(critical value, eigenvalue, 1-based modes) for each distinct positive eigenvalue.
+
+    Zero eigenvalues never activate (their critical value is 0) and are skipped.
+    """
+    lam = eigenvalues[:latent_dim]
+    law = laws.critical_sigma2 if variable == "sigma2" else laws.critical_beta
+    out = []
+    for value in np.unique(lam[lam > 0])[::-1]:
+        modes = tuple(int(i) + 1 for i in np.flatnonzero(lam == value))
+        crit = float(law(value, other, other, eta2))
+        out.append((crit, float(value), modes))
+    return out
+
+
+def _critical_point(laws, variable, lam, k, other, eta2, crit, value, modes) -> CriticalPoint:
+    sided = _one_sided_laws(laws.encoder_variance, variable)
+    sigma2, beta = _controls(variable, crit, other)
+    x = np.array([crit])
+    rest = np.array([j for j in range(k) if lam[j] != value], dtype=int)
+    paired = _mode_values(laws, variable, lam[rest], x, other, eta2) if rest.size else None
+    unpaired = _unpaired_values(laws, variable, lam[k:], x, other, eta2)
+    derivs: dict[str, dict[int, OneSidedValues]] = {}
+    for q in JUMP_QUANTITIES:
+        derivs[q] = {}
+        for n in (1, 2):
+            # Modes other than the switching ones are analytic here: same on both sides.
+            smooth = float(paired[f"d{n}_{q}"].sum()) if paired is not None else 0.0
+            if q == "neg_elbo":
+                smooth += float(unpaired[f"d{n}_neg_elbo"].sum())
+            left_fn, right_fn = sided[(q, n)]
+            m = len(modes)
+            left = smooth + m * float(left_fn(value, sigma2, beta, eta2))
+            right = smooth + m * float(right_fn(value, sigma2, beta, eta2))
+            derivs[q][n] = OneSidedValues(left, right)
+    return CriticalPoint(variable, crit, value, modes, derivs)
+
+
+def default_grid(crits: list[float], points: int) -> tuple[float, float]:
+    """A log range covering every critical point with a margin on each side."""
+    if not crits:
+        return 0.1, 10.0
+    return 0.5 * min(crits), 2.0 * max(crits)
+
+
+def collapse_map(
+    eigenvalues,
+    variable: str = "sigma2",
+    beta: float = 1.0,
+    sigma2: float | None = None,
+    latent_dim: int | None = None,
+    encoder_variance: str = "learnable",
+    eta2: float = 1.0,
+    lo: float | None = None,
+    hi: float | None = None,
+    points: int = 400,
+    data: dict[str, Any] | None = None,
+) -> MapResult:
+    """Map the optimum against ``variable`` ("sigma2" at fixed beta, or "beta" at fixed sigma2).
+
+    Parameters
+    ----------
+    eigenvalues : array_like
+        Spectrum of the data covariance.
+    variable : {"sigma2", "beta"}
+        The control that varies.
+    beta, sigma2 : float
+        The fixed value of the other control (``sigma2`` is required for "beta").
+    lo, hi : float, optional
+        Range of the varied control (log-spaced); default: half the smallest to
+        twice the largest critical value.
+    points : int
+        Number of log-spaced grid points (critical points and their two sides are
+        added).
+    """
+    lam = check_spectrum(eigenvalues)
+    if variable not in VARIABLES:
+        raise ValueError(f"variable={variable!r}: expected one of {', '.join(VARIABLES)}")
+    if variable == "sigma2":
+        other = check_positive("beta", beta)
+    else:
+        if sigma2 is None:
+            raise ValueError("a map against beta needs a fixed sigma2 (--sigma2)")
+        other = check_positive("sigma2", sigma2)
+    eta2 = check_positive("eta2", eta2)
+    k = check_latent_dim(latent_dim, lam.size)
+    if isinstance(points, bool) or not isinstance(points, int) or not 2 <= points <= 100_000:
+        raise ValueError(f"points={points!r}: expected an integer from 2 to 100000")
+    laws = compiled_laws(check_encoder_variance(encoder_variance))
+    crits = critical_values(lam, variable, other, k, laws, eta2)
+    d_lo, d_hi = default_grid([c for c, _, _ in crits], points)
+    lo = d_lo if lo is None else check_positive("lo", lo)
+    hi = d_hi if hi is None else check_positive("hi", hi)
+    if not lo < hi:
+        raise ValueError(f"range {lo}:{hi}: expected lo < hi")
+    inside = [c for c, _, _ in crits if lo <= c <= hi]
+    extra = [c * f for c in inside for f in (1 - SIDE_OFFSET, 1.0, 1 + SIDE_OFFSET)]
+    grid = np.unique(np.concatenate([np.geomspace(lo, hi, points), extra]))
+    grid = grid[(grid >= lo) & (grid <= hi)]
+
+    modes = _mode_values(laws, variable, lam[:k], grid, other, eta2)
+    unpaired = _unpaired_values(laws, variable, lam[k:], grid, other, eta2)
+    curves: dict[str, np.ndarray] = {}
+    for j in range(k):
+        curves[f"kl_{j + 1}"] = modes["kl"][j]
+    curves["kl_total"] = modes["kl"].sum(axis=0)
+    curves["d_kl_total"] = modes["d1_kl"].sum(axis=0)
+    curves["d2_kl_total"] = modes["d2_kl"].sum(axis=0)
+    curves["neg_elbo"] = modes["neg_elbo"].sum(axis=0) + unpaired["neg_elbo"].sum(axis=0)
+    curves["d_neg_elbo"] = modes["d1_neg_elbo"].sum(axis=0) + unpaired["d1_neg_elbo"].sum(axis=0)
+    curves["d2_neg_elbo"] = modes["d2_neg_elbo"].sum(axis=0) + unpaired["d2_neg_elbo"].sum(axis=0)
+    for j in range(k):
+        curves[f"encoder_variance_{j + 1}"] = modes["encoder_variance"][j]
+    for j in range(k):
+        curves[f"decoder_norm_{j + 1}"] = modes["decoder_norm"][j]
+    curves["n_active"] = modes["active"].sum(axis=0).astype(float)
+
+    points_out = tuple(
+        _critical_point(laws, variable, lam, k, other, eta2, c, value, ms) for c, value, ms in crits
+    )
+    fixed = {"beta": other} if variable == "sigma2" else {"sigma2": other}
+    return MapResult(
+        variable=variable,
+        fixed=fixed,
+        eigenvalues=lam,
+        latent_dim=k,
+        encoder_variance=encoder_variance,
+        eta2=eta2,
+        grid=grid,
+        curves=curves,
+        critical_points=points_out,
+        data=data or {},
+    )
+
+
+@dataclass(frozen=True)
+class PhaseDiagram:
+    """Number of active latents on a (sigma2, beta) grid, with exact boundaries."""
+
+    sigma2: np.ndarray
+    beta: np.ndarray
+    n_active: np.ndarray  # shape (len(beta), len(sigma2))
+    boundary_eigenvalues: np.ndarray  # beta sigma'^2 = lambda_i for each of these
+
+
+def phase_diagram(
+    eigenvalues,
+    latent_dim: int | None = None,
+    encoder_variance: str = "learnable",
+    eta2: float = 1.0,
+    sigma2_range: tuple[float, float] | None = None,
+    beta_range: tuple[float, float] = (0.1, 10.0),
+    points: int = 300,
+) -> PhaseDiagram:
+    """Active-latent count over a log grid in the (sigma'^2, beta) plane."""
+    lam = check_spectrum(eigenvalues)
+    k = check_latent_dim(latent_dim, lam.size)
+    laws = compiled_laws(check_encoder_variance(encoder_variance))
+    positive = lam[:k][lam[:k] > 0]
+    if sigma2_range is None:
+        sigma2_range = (
+            (0.5 * positive.min(), 2.0 * positive.max()) if positive.size else (0.1, 10.0)
+        )
+    s = np.geomspace(*sigma2_range, points)
+    b = np.geomspace(*beta_range, points)
+    active = laws.is_active(lam[:k, None, None], s[None, None, :], b[None, :, None], eta2)
+    return PhaseDiagram(s, b, active.sum(axis=0), np.unique(positive)[::-1])
+
+
+def jump_summary(result: MapResult, top: int | None = None) -> list[str]:
+    """Human-readable lines: one per critical point."""
+    lines = []
+    for c in result.critical_points[: top or None]:
+        kl = c.derivatives["kl"][1]
+        f2 = c.derivatives["neg_elbo"][2]
+        lines.append(
+            f"{result.variable}_c = {c.value:<12.8g} (lambda = {c.eigenvalue:.8g}, mode "
+            f"{','.join(map(str, c.modes))}): dKL jumps {kl.left:+.6g} -> {kl.right:+.6g} "
+            f"(by {kl.jump:+.6g}); d2F jumps by {f2.jump:+.6g}"
+        )
+    return lines
+
+
+__all__ = [
+    "CriticalPoint",
+    "MapResult",
+    "OneSidedValues",
+    "PhaseDiagram",
+    "collapse_map",
+    "jump_summary",
+    "phase_diagram",
+]

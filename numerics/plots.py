@@ -1,0 +1,140 @@
+"""Figures for maps and phase diagrams (matplotlib, non-interactive backend)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+import matplotlib.ticker
+
+matplotlib.use("Agg")  # files only; no display needed (CI, servers)
+import matplotlib.pyplot as plt
+import numpy as np
+
+from numerics.maps import MapResult, PhaseDiagram
+
+_LABEL = {"sigma2": r"decoder variance $\sigma'^2$", "beta": r"KL weight $\beta$"}
+_SYMBOL = {"sigma2": r"\sigma'^2", "beta": r"\beta"}
+
+
+def _log_x(ax) -> None:
+    ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+#: Critical points labelled individually; the rest are marked without labels.
+_LABELLED = 4
+
+
+def _save(fig, out: Path, stem: str) -> list[Path]:
+    paths = []
+    for ext in ("png", "pdf"):
+        path = out / f"{stem}.{ext}"
+        fig.savefig(path, dpi=150, bbox_inches="tight")
+        paths.append(path)
+    plt.close(fig)
+    return paths
+
+
+def _mark_critical(ax, result: MapResult, label: bool = False) -> None:
+    for i, c in enumerate(result.critical_points):
+        if not result.grid[0] <= c.value <= result.grid[-1]:
+            continue
+        ax.axvline(c.value, color="0.6", lw=0.6, ls="--", zorder=0)
+        if label and i < _LABELLED:
+            ax.annotate(
+                f"{c.value:.4g}",
+                (c.value, 1.0),
+                xycoords=("data", "axes fraction"),
+                rotation=90,
+                va="top",
+                ha="right",
+                fontsize=7,
+                color="0.3",
+            )
+
+
+def _title(result: MapResult) -> str:
+    fixed = ", ".join(f"{k} = {v:g}" for k, v in result.fixed.items())
+    source = result.data.get("source", "spectrum")
+    return f"{source}: {result.encoder_variance} encoder variance, {fixed}, k = {result.latent_dim}"
+
+
+def plot_kl(result: MapResult, out: Path) -> list[Path]:
+    """Per-latent and total KL against the control, critical points marked."""
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    x = result.grid
+    k = result.latent_dim
+    for j in range(k):
+        ax.plot(x, result.curves[f"kl_{j + 1}"], lw=0.8, alpha=0.7)
+    ax.plot(x, result.curves["kl_total"], color="k", lw=2, label="total KL (order parameter)")
+    _mark_critical(ax, result, label=True)
+    _log_x(ax)
+    ax.set_xlabel(_LABEL[result.variable])
+    ax.set_ylabel("KL(q(z|x) || p(z)) per latent [nats]")
+    ax.set_title(_title(result), fontsize=9)
+    ax.legend(loc="upper right", fontsize=8)
+    return _save(fig, out, "kl")
+
+
+def plot_derivatives(result: MapResult, out: Path) -> list[Path]:
+    """dKL, dF and d2F against the control: the jumps at every critical point."""
+    fig, axes = plt.subplots(3, 1, figsize=(7, 8), sharex=True)
+    x = result.grid
+    v = result.variable
+    panels = [
+        ("d_kl_total", rf"$d\mathrm{{KL}}/d{_SYMBOL[v]}$", ("kl", 1)),
+        ("d_neg_elbo", rf"$dF/d{_SYMBOL[v]}$", ("neg_elbo", 1)),
+        ("d2_neg_elbo", rf"$d^2F/d({_SYMBOL[v]})^2$", ("neg_elbo", 2)),
+    ]
+    for ax, (key, label, (q, n)) in zip(axes, panels, strict=True):
+        # Break the line at each critical point so a jump is drawn as a gap.
+        y = result.curves[key].copy()
+        crit = np.array([c.value for c in result.critical_points])
+        breaks = np.searchsorted(x, crit)
+        xs, ys = np.insert(x, breaks, np.nan), np.insert(y, breaks, np.nan)
+        ax.plot(xs, ys, color="C0", lw=1.2)
+        for c in result.critical_points:
+            if x[0] <= c.value <= x[-1]:
+                s = c.derivatives[q][n]
+                ax.plot([c.value], [s.left], "o", ms=3, color="C3")
+                ax.plot([c.value], [s.right], "o", ms=3, mfc="white", color="C3")
+        _mark_critical(ax, result)
+        ax.set_ylabel(label)
+        _log_x(ax)
+    axes[0].set_title(
+        _title(result) + "\nfilled: left (active side), open: right (collapsed side)", fontsize=9
+    )
+    axes[-1].set_xlabel(_LABEL[v])
+    return _save(fig, out, "derivatives")
+
+
+def plot_staircase(result: MapResult, out: Path) -> list[Path]:
+    """Number of active latents against the control."""
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    ax.step(result.grid, result.curves["n_active"], where="post", color="k")
+    _mark_critical(ax, result)
+    _log_x(ax)
+    ax.set_xlabel(_LABEL[result.variable])
+    ax.set_ylabel("active latents")
+    ax.set_title(_title(result), fontsize=9)
+    return _save(fig, out, "staircase")
+
+
+def plot_phase_diagram(pd: PhaseDiagram, out: Path, title: str = "") -> list[Path]:
+    """Active-latent count in the (sigma'^2, beta) plane with the exact boundaries."""
+    fig, ax = plt.subplots(figsize=(6.5, 5))
+    mesh = ax.pcolormesh(pd.sigma2, pd.beta, pd.n_active, shading="auto", cmap="viridis")
+    fig.colorbar(mesh, ax=ax, label="active latents")
+    labelled = 0
+    for lam in pd.boundary_eigenvalues:
+        beta = lam / pd.sigma2  # the derived boundary beta sigma'^2 = lambda
+        keep = (beta >= pd.beta[0]) & (beta <= pd.beta[-1])
+        if keep.any():
+            ax.plot(pd.sigma2[keep], beta[keep], color="w", lw=0.6)
+            labelled += 1
+    _log_x(ax)
+    ax.set_yscale("log")
+    ax.set_xlabel(_LABEL["sigma2"])
+    ax.set_ylabel(_LABEL["beta"])
+    ax.set_title(title or "phase diagram: boundaries beta sigma'^2 = lambda_i", fontsize=9)
+    return _save(fig, out, "phase_diagram")

@@ -1,0 +1,91 @@
+"""Resolve a command's SOURCE (a spectrum, or data) into eigenvalues and a record.
+
+Every transformation of the data - the uncentred second moment instead of the
+covariance, a rescaling - happens only when asked and is recorded in
+``Source.record``, which every command prints.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from numerics.data import Dataset, parse_data_source
+from numerics.validation import check_positive, check_spectrum
+
+#: Which second moment of the data the spectrum is taken of.
+MOMENTS = ("centred", "uncentred")
+
+
+@dataclass(frozen=True)
+class Source:
+    """Eigenvalues of a SOURCE with their provenance.
+
+    ``exact`` holds the eigenvalues as exact rationals when they were given as
+    numbers (``--spectrum 4,2,1/3``); ``dataset`` the samples when data were given.
+    """
+
+    eigenvalues: np.ndarray
+    record: dict[str, Any]
+    exact: tuple[Fraction, ...] | None = None
+    dataset: Dataset | None = None
+    moment: str = "centred"
+    scale: float = 1.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def parse_exact(text: str) -> Fraction | float:
+    """A decimal or fraction as an exact rational (inf/nan stay floats, to be rejected)."""
+    text = text.strip()
+    try:
+        return Fraction(text)
+    except (ValueError, ZeroDivisionError):
+        pass
+    value = float(text)  # raises ValueError for garbage
+    return value
+
+
+def from_spectrum(values: list[Fraction | float]) -> Source:
+    """A SOURCE given as eigenvalues."""
+    lam = check_spectrum([float(v) for v in values])
+    exact = (
+        tuple(sorted((Fraction(v) for v in values), reverse=True))
+        if all(isinstance(v, Fraction) for v in values)
+        else None
+    )
+    return Source(eigenvalues=lam, record={"source": "spectrum"}, exact=exact)
+
+
+def from_data(
+    text: str,
+    moment: str = "centred",
+    scale: float | None = None,
+    top: int | None = None,
+) -> Source:
+    """A SOURCE given as data: ``digits``, ``synthetic:NAME[:k=v,...]`` or a file."""
+    from numerics.spectra import covariance_spectrum
+
+    if moment not in MOMENTS:
+        raise ValueError(f"moment={moment!r}: expected one of {', '.join(MOMENTS)}")
+    factor = 1.0 if scale is None else check_positive("scale", scale)
+    dataset = parse_data_source(text)
+    spec = covariance_spectrum(dataset.X, centred=moment == "centred", top=top)
+    # Scaling the data by c scales every second moment, hence every eigenvalue, by c^2.
+    lam = spec.eigenvalues * factor**2
+    record = dataset.record() | {
+        "moment": moment,
+        "covariance": "(1/N) sum (x - m)(x - m)^T"
+        if moment == "centred"
+        else "(1/N) sum x x^T (uncentred)",
+        "scale": factor,
+        "spectrum_method": spec.method,
+    }
+    if top is not None:
+        record["top"] = int(top)
+    if not all(math.isfinite(x) for x in lam):
+        raise ValueError(f"data {text!r}: the covariance has non-finite eigenvalues")
+    return Source(eigenvalues=lam, record=record, dataset=dataset, moment=moment, scale=factor)
