@@ -260,7 +260,12 @@ def _run_map(args: argparse.Namespace) -> None:
     )
     paths = []
     if args.out is not None:
-        pd = phase_diagram(source.eigenvalues, args.latent_dim, args.encoder_variance)
+        pd = phase_diagram(
+            source.eigenvalues,
+            args.latent_dim,
+            args.encoder_variance,
+            sigma2_range=(result.grid[0], result.grid[-1]) if args.vary == "sigma2" else None,
+        )
         paths = write_map(result, pd, args.out)
     if args.json:
         print(json.dumps(result.to_dict()))

@@ -220,11 +220,21 @@ def _critical_point(laws, variable, lam, k, other, eta2, crit, value, modes) -> 
     return CriticalPoint(variable, crit, value, modes, derivs)
 
 
+#: The default range covers the critical points of this many leading modes.
+DEFAULT_RANGE_MODES = 16
+
+
 def default_grid(crits: list[float], points: int) -> tuple[float, float]:
-    """A log range covering every critical point with a margin on each side."""
+    """A log range covering the leading critical points, with a margin on each side.
+
+    Real spectra span many decades (the digits: 179 down to 4e-4); a map over all
+    of them shows nothing. The default covers the ``DEFAULT_RANGE_MODES`` largest
+    critical values (all are still reported; ``--range`` widens the picture).
+    """
     if not crits:
         return 0.1, 10.0
-    return 0.5 * min(crits), 2.0 * max(crits)
+    leading = sorted(crits, reverse=True)[:DEFAULT_RANGE_MODES]
+    return 0.5 * min(leading), 2.0 * max(leading)
 
 
 def collapse_map(

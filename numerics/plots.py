@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
+import matplotlib.colors
 import matplotlib.ticker
 
 matplotlib.use("Agg")  # files only; no display needed (CI, servers)
@@ -17,10 +18,15 @@ _LABEL = {"sigma2": r"decoder variance $\sigma'^2$", "beta": r"KL weight $\beta$
 _SYMBOL = {"sigma2": r"\sigma'^2", "beta": r"\beta"}
 
 
-def _log_x(ax) -> None:
+def _log_x(ax, lo: float, hi: float) -> None:
     ax.set_xscale("log")
+    # Label 1-2-5 ticks over a short range, decades only over a long one.
+    subs = (1.0, 2.0, 5.0) if hi / lo < 1e3 else (1.0,)
+    ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=subs))
     ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
     ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+
+
 #: Critical points labelled individually; the rest are marked without labels.
 _LABELLED = 4
 
@@ -43,10 +49,10 @@ def _mark_critical(ax, result: MapResult, label: bool = False) -> None:
         if label and i < _LABELLED:
             ax.annotate(
                 f"{c.value:.4g}",
-                (c.value, 1.0),
+                (c.value, 0.03),
                 xycoords=("data", "axes fraction"),
                 rotation=90,
-                va="top",
+                va="bottom",
                 ha="right",
                 fontsize=7,
                 color="0.3",
@@ -65,10 +71,11 @@ def plot_kl(result: MapResult, out: Path) -> list[Path]:
     x = result.grid
     k = result.latent_dim
     for j in range(k):
-        ax.plot(x, result.curves[f"kl_{j + 1}"], lw=0.8, alpha=0.7)
+        label = f"latent {j + 1}" if k <= 8 else None
+        ax.plot(x, result.curves[f"kl_{j + 1}"], lw=0.8, alpha=0.7, label=label)
     ax.plot(x, result.curves["kl_total"], color="k", lw=2, label="total KL (order parameter)")
     _mark_critical(ax, result, label=True)
-    _log_x(ax)
+    _log_x(ax, x[0], x[-1])
     ax.set_xlabel(_LABEL[result.variable])
     ax.set_ylabel("KL(q(z|x) || p(z)) per latent [nats]")
     ax.set_title(_title(result), fontsize=9)
@@ -100,7 +107,7 @@ def plot_derivatives(result: MapResult, out: Path) -> list[Path]:
                 ax.plot([c.value], [s.right], "o", ms=3, mfc="white", color="C3")
         _mark_critical(ax, result)
         ax.set_ylabel(label)
-        _log_x(ax)
+        _log_x(ax, x[0], x[-1])
     axes[0].set_title(
         _title(result) + "\nfilled: left (active side), open: right (collapsed side)", fontsize=9
     )
@@ -113,7 +120,7 @@ def plot_staircase(result: MapResult, out: Path) -> list[Path]:
     fig, ax = plt.subplots(figsize=(7, 3.5))
     ax.step(result.grid, result.curves["n_active"], where="post", color="k")
     _mark_critical(ax, result)
-    _log_x(ax)
+    _log_x(ax, result.grid[0], result.grid[-1])
     ax.set_xlabel(_LABEL[result.variable])
     ax.set_ylabel("active latents")
     ax.set_title(_title(result), fontsize=9)
@@ -123,18 +130,27 @@ def plot_staircase(result: MapResult, out: Path) -> list[Path]:
 def plot_phase_diagram(pd: PhaseDiagram, out: Path, title: str = "") -> list[Path]:
     """Active-latent count in the (sigma'^2, beta) plane with the exact boundaries."""
     fig, ax = plt.subplots(figsize=(6.5, 5))
-    mesh = ax.pcolormesh(pd.sigma2, pd.beta, pd.n_active, shading="auto", cmap="viridis")
-    fig.colorbar(mesh, ax=ax, label="active latents")
-    labelled = 0
+    top = int(pd.n_active.max())
+    # One colour per count: a discrete map with integer bin edges.
+    levels = np.arange(-0.5, top + 1.5)
+    cmap = plt.get_cmap("viridis", len(levels) - 1)
+    norm = matplotlib.colors.BoundaryNorm(levels, cmap.N)
+    mesh = ax.pcolormesh(
+        pd.sigma2, pd.beta, pd.n_active, shading="auto", cmap=cmap, norm=norm, rasterized=True
+    )  # rasterized: a vector PDF of 90 000 cells is slow to write and to view
+    ticks = np.unique(np.linspace(0, top, min(top + 1, 9)).round().astype(int))
+    fig.colorbar(mesh, ax=ax, label="active latents", ticks=ticks)
     for lam in pd.boundary_eigenvalues:
         beta = lam / pd.sigma2  # the derived boundary beta sigma'^2 = lambda
         keep = (beta >= pd.beta[0]) & (beta <= pd.beta[-1])
         if keep.any():
             ax.plot(pd.sigma2[keep], beta[keep], color="w", lw=0.6)
-            labelled += 1
-    _log_x(ax)
+    _log_x(ax, pd.sigma2[0], pd.sigma2[-1])
     ax.set_yscale("log")
     ax.set_xlabel(_LABEL["sigma2"])
     ax.set_ylabel(_LABEL["beta"])
-    ax.set_title(title or "phase diagram: boundaries beta sigma'^2 = lambda_i", fontsize=9)
+    ax.set_title(
+        title or r"active latents; white lines: the boundaries $\beta\sigma'^2 = \lambda_i$",
+        fontsize=9,
+    )
     return _save(fig, out, "phase_diagram")

@@ -76,6 +76,13 @@ def from_data(
     spec = covariance_spectrum(dataset.X, centred=moment == "centred", top=top)
     # Scaling the data by c scales every second moment, hence every eigenvalue, by c^2.
     lam = spec.eigenvalues * factor**2
+    # Eigenvalues at the level of rounding are zero: a float64 eigensolver resolves
+    # eigenvalues only to about d * eps * lambda_max in absolute terms (Golub & Van
+    # Loan, Matrix Computations, 4th ed., Thm 8.1.15 with the Wilkinson backward
+    # error), so anything smaller cannot be told from 0 - and a spurious 1e-16
+    # "eigenvalue" would create a spurious critical point at sigma'^2 = 1e-16.
+    zero_tol = lam.size * np.finfo(float).eps * (lam[0] if lam.size else 0.0)
+    lam = np.where(lam <= zero_tol, 0.0, lam)
     record = dataset.record() | {
         "moment": moment,
         "covariance": "(1/N) sum (x - m)(x - m)^T"
@@ -83,6 +90,8 @@ def from_data(
         else "(1/N) sum x x^T (uncentred)",
         "scale": factor,
         "spectrum_method": spec.method,
+        "zero_tolerance": float(zero_tol),
+        "zero_eigenvalues": int((lam == 0).sum()),
     }
     if top is not None:
         record["top"] = int(top)
