@@ -91,6 +91,9 @@ def test_reported_jumps_vs_finite_differences(variant, vary):
         assert (f0 - f_m) / h == pytest.approx(
             c.derivatives["neg_elbo"][1].left, rel=1e-4, abs=1e-6
         )
+        assert (f_p - f0) / h == pytest.approx(
+            c.derivatives["neg_elbo"][1].right, rel=1e-4, abs=1e-6
+        )
         h2 = 1e-3 * x  # one-sided second differences: truncation error ~ h * f''' ~ 1e-3
         f_mm = totals(x - 2 * h2)[1]
         f_m2 = totals(x - h2)[1]
