@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from numerics.cli import main
@@ -84,6 +85,25 @@ BAD_INPUTS = {
     "unknown command": (["frobnicate"], "frobnicate"),
     "missing sigma2": (["optimum", "--spectrum", "4,2"], "--sigma2"),
     "missing source": (["threshold"], "--spectrum"),
+    "two sources": (["threshold", "--spectrum", "1", "--data", "digits"], "not allowed"),
+    "missing file": (["threshold", "--data", "/nonexistent/x.npy"], "/nonexistent/x.npy"),
+    "unknown synthetic": (["threshold", "--data", "synthetic:nosuch"], "'nosuch'"),
+    "bad synthetic parameter": (
+        ["threshold", "--data", "synthetic:mixture:a=2"],
+        "a=2",
+    ),
+    "moment with spectrum": (["threshold", "--spectrum", "1", "--moment", "uncentred"], "--data"),
+    "negative scale": (["threshold", "--data", "digits", "--scale", "-1"], "scale=-1.0"),
+    "unknown moment": (["threshold", "--data", "digits", "--moment", "raw"], "'raw'"),
+    "digits zero": (["threshold", "--spectrum", "4,2", "--digits", "0"], "digits=0"),
+    "digits non-finite beta": (
+        ["threshold", "--spectrum", "4,2", "--beta", "inf", "--digits", "5"],
+        "beta=inf",
+    ),
+    "map beta without sigma2": (["map", "--spectrum", "4,2", "--vary", "beta"], "--sigma2"),
+    "map bad range": (["map", "--spectrum", "4,2", "--range", "3"], "LO:HI"),
+    "map reversed range": (["map", "--spectrum", "4,2", "--range", "3:1"], "lo < hi"),
+    "map points": (["map", "--spectrum", "4,2", "--points", "1"], "points=1"),
 }
 
 
@@ -106,6 +126,69 @@ def test_derive_out_is_a_file(tmp_path, capsys):
     assert target.read_text() == "keep"  # nothing written over it
 
 
+@pytest.mark.parametrize(
+    "payload, needle",
+    [
+        (np.array([[1.0, np.nan], [2.0, 3.0]]), "not finite"),
+        (np.arange(6.0), "shape (6,)"),
+        (np.array([["a", "b"], ["c", "d"]]), "dtype"),
+    ],
+    ids=["nan", "1-d", "strings"],
+)
+def test_bad_data_files(tmp_path, capsys, payload, needle):
+    path = tmp_path / "x.npy"
+    np.save(path, payload)
+    code, out, err = run(capsys, "threshold", "--data", str(path))
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert needle in err
+
+
+def test_map_out_is_a_file(tmp_path, capsys):
+    target = tmp_path / "file"
+    target.write_text("keep")
+    code, out, err = run(capsys, "map", "--spectrum", "4,2", "--out", str(target))
+    assert code == 2 and out == "" and str(target) in err
+    assert target.read_text() == "keep"
+
+
+def test_map_writes_everything(tmp_path, capsys):
+    code, out, _ = run(capsys, "map", "--spectrum", "4,2,1", "--out", str(tmp_path / "m"))
+    assert code == 0
+    names = sorted(p.name for p in (tmp_path / "m").iterdir())
+    assert names == sorted(
+        [
+            f"{s}.{e}"
+            for s in ("kl", "derivatives", "staircase", "phase_diagram")
+            for e in ("png", "pdf")
+        ]
+        + ["curves.csv", "critical_points.csv", "phase_diagram.csv", "map.json"]
+    )
+    cps = json.loads((tmp_path / "m" / "map.json").read_text())["critical_points"]
+    assert [c["sigma2"] for c in cps] == [4.0, 2.0, 1.0]
+    assert cps[0]["d_kl"]["jump"] == pytest.approx(1 / 8, rel=1e-15)
+
+
+def test_threshold_data_json_records_provenance(capsys):
+    code, out, _ = run(
+        capsys, "threshold", "--data", "synthetic:mixture:n=4000", "--scale", "2", "--json"
+    )
+    assert code == 0
+    result = json.loads(out)
+    assert result["data"]["source"] == "synthetic:mixture"
+    assert result["data"]["scale"] == 2.0 and result["data"]["moment"] == "centred"
+    assert len(result["critical_sigma2"]) == 8
+
+
+def test_threshold_exact_spectrum_digits(capsys):
+    code, out, _ = run(
+        capsys, "threshold", "--spectrum", "4,2,1/3", "--beta", "0.7", "--digits", "30", "--json"
+    )
+    assert code == 0
+    result = json.loads(out)
+    assert result["critical_sigma2_exact"] == ["40/7", "20/7", "10/21"]
+    assert result["critical_sigma2"][2] == "0.476190476190476190476190476190"
+
+
 def test_console_script_no_traceback():
     """The installed entry point, as a user runs it."""
     proc = subprocess.run(
@@ -117,3 +200,27 @@ def test_console_script_no_traceback():
     assert proc.returncode == 2
     assert proc.stdout == ""
     assert proc.stderr.strip() == ("vae-collapse: error: sigma2=-3.0: expected a finite number > 0")
+
+
+def test_digits_thresholds_are_the_covariance_eigenvalues(capsys):
+    """Issue 3: critical sigma'^2 (beta = 1) = eigenvalues of the 1/N centred covariance."""
+    from sklearn.datasets import load_digits
+
+    x = load_digits().data
+    ref = np.linalg.eigvalsh(np.cov(x.T, bias=True))[::-1]
+    code, out, _ = run(capsys, "threshold", "--data", "digits", "--json")
+    assert code == 0
+    got = np.array(json.loads(out)["critical_sigma2"])
+    # Two float64 eigensolvers agree to ~d eps lambda_max (and values at that level are 0).
+    assert np.allclose(got, ref, rtol=1e-12, atol=64 * 2.3e-16 * ref[0])
+    code, out, _ = run(capsys, "threshold", "--data", "digits", "--digits", "40", "--json")
+    certified = json.loads(out)
+    values = np.array([float(v) for v in certified["critical_sigma2"]])
+    errors = np.array([float(e) for e in certified["certified_error"]])
+    assert np.allclose(values, ref, rtol=1e-12, atol=64 * 2.3e-16 * ref[0])
+    # The bound covers the eigenvalue error (~1e-41 relative) and the rounding to 40
+    # significant digits (half a unit in the 40th digit, <= 5e-40 relative).
+    nonzero = values > 0
+    assert np.all(errors[nonzero] <= 1e-39 * values[nonzero])
+    assert np.all(errors[~nonzero] == 0) and (~nonzero).sum() == 3  # constant pixels
+    assert all(len(v.replace(".", "").lstrip("0")) >= 40 for v in certified["critical_sigma2"][:61])
