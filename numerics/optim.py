@@ -1,0 +1,78 @@
+"""Shared machinery of the trainers: Adam over a sweep axis, minibatches, divergence.
+
+Every parameter array carries the sweep axis first (one slice per sweep point
+and seed), so one update trains all points of a sweep at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+class TrainingDiverged(ArithmeticError):
+    """A sweep point produced NaN or inf; the message names the point and the step."""
+
+
+@dataclass
+class Adam:
+    """Adam (Kingma & Ba, ICLR 2015, Algorithm 1) on a dict of arrays, elementwise.
+
+    Parameters
+    ----------
+    lr : float or ndarray
+        Step size; an array of shape (P,) gives each sweep point its own.
+    """
+
+    lr: float | np.ndarray = 1e-3
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-8
+    t: int = 0
+    m: dict[str, np.ndarray] = field(default_factory=dict)
+    v: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def step(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
+        """Update ``params`` in place from ``grads``."""
+        self.t += 1
+        c1 = 1 - self.beta1**self.t
+        c2 = 1 - self.beta2**self.t
+        for name, g in grads.items():
+            if name not in self.m:
+                self.m[name] = np.zeros_like(g)
+                self.v[name] = np.zeros_like(g)
+            m, v = self.m[name], self.v[name]
+            m *= self.beta1
+            m += (1 - self.beta1) * g
+            v *= self.beta2
+            v += (1 - self.beta2) * g * g
+            lr = self.lr
+            if np.ndim(lr):  # one step size per sweep point: broadcast over the rest
+                lr = np.reshape(lr, (-1,) + (1,) * (g.ndim - 1))
+            params[name] -= lr * (m / c1) / (np.sqrt(v / c2) + self.eps)
+
+
+def minibatches(n: int, batch_size: int, rng: np.random.Generator):
+    """Endless stream of index arrays: a fresh permutation each epoch."""
+    if batch_size >= n:
+        while True:
+            yield np.arange(n)
+    while True:
+        order = rng.permutation(n)
+        for start in range(0, n - batch_size + 1, batch_size):
+            yield order[start : start + batch_size]
+
+
+def check_finite(values: np.ndarray, step: int, labels: list[str]) -> None:
+    """Raise :class:`TrainingDiverged` naming the first sweep point with a non-finite value.
+
+    ``values`` has the sweep axis first; ``labels[p]`` describes sweep point p.
+    """
+    bad = ~np.isfinite(values.reshape(values.shape[0], -1)).all(axis=1)
+    if bad.any():
+        p = int(np.flatnonzero(bad)[0])
+        raise TrainingDiverged(
+            f"training diverged at {labels[p]} at step {step} (non-finite loss or "
+            f"parameters; {int(bad.sum())} of {bad.size} sweep points): lower --lr"
+        )
