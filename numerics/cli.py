@@ -14,6 +14,9 @@ from fractions import Fraction
 from pathlib import Path
 from typing import NoReturn
 
+import numpy as np
+
+from numerics.output import write_training
 from numerics.sources import MOMENTS, Source, from_data, from_spectrum, parse_exact
 from theory import ENCODER_VARIANCES
 
@@ -145,7 +148,54 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--points", type=int, default=400, help="grid points (default 400)")
     p.add_argument("--out", type=Path, default=None, help="folder for figures, CSV and JSON")
+
+    p = sub.add_parser("train", help="train VAEs across a sweep and measure the transitions")
+    _add_source_options(p)
+    p.add_argument("--model", choices=("linear", "mlp"), default="linear", help="architecture")
+    p.add_argument(
+        "--beta", type=_exact, default=Fraction(1), help="KL weight beta > 0 (default 1)"
+    )
+    p.add_argument("--latent-dim", type=int, default=4, metavar="K", help="latents (default 4)")
+    p.add_argument(
+        "--encoder-variance",
+        choices=(*ENCODER_VARIANCES, "data-dependent"),
+        default="learnable",
+        help="linear model only: learnable (default), fixed, or data-dependent",
+    )
+    p.add_argument("--sigma2-range", type=_range, default=None, metavar="LO:HI", help="sweep range")
+    p.add_argument("--points", type=int, default=24, help="sweep points (default 24)")
+    p.add_argument("--seeds", type=_seeds, default=(0,), help="seeds, e.g. 0,1,2 (default 0)")
+    p.add_argument("--steps", type=int, default=None, help="optimisation steps per point")
+    p.add_argument("--batch-size", type=int, default=None, help="minibatch size")
+    p.add_argument("--lr", type=_number, default=None, help="Adam step size")
+    p.add_argument(
+        "--exact-gradients",
+        action="store_true",
+        help="linear model: exact expectation over q instead of one sample",
+    )
+    p.add_argument(
+        "--warm-start", action="store_true", help="start every point from a trained anchor"
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--out", type=Path, default=None, help="folder for the figure and data")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+    p = sub.add_parser("report", help="the whole pipeline on one data set (default: digits)")
+    p.add_argument("--data", default="digits", metavar="SOURCE", help="data (default digits)")
+    p.add_argument("--out", type=Path, default=Path("report"), help="output folder")
+    p.add_argument("--no-pdf", action="store_true", help="skip compiling the derivations")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return parser
+
+
+def _seeds(text: str) -> tuple[int, ...]:
+    try:
+        seeds = tuple(int(t) for t in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected seeds such as 0,1,2") from None
+    if any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected distinct seeds >= 0")
+    return seeds
 
 
 def _range(text: str) -> tuple[float, float]:
@@ -281,7 +331,77 @@ def _run_map(args: argparse.Namespace) -> None:
         print(path)
 
 
+def _run_train(args: argparse.Namespace) -> None:
+    from numerics.training import train_and_measure
+
+    if args.data is None:
+        raise UsageError("train needs data (--data): a spectrum alone cannot be trained on")
+    if args.model == "mlp" and (args.encoder_variance != "learnable" or args.exact_gradients):
+        raise UsageError("--encoder-variance and --exact-gradients apply to --model linear only")
+    if args.points < 2:
+        raise ValueError(f"--points {args.points}: expected at least 2 sweep points")
+    source = from_data(args.data, args.moment, args.scale)
+    X = np.asarray(source.dataset.X, dtype=float) * source.scale
+    if args.moment == "uncentred":
+        raise UsageError("train uses the centred covariance (the models have a bias)")
+    grid = None
+    if args.sigma2_range:
+        lo, hi = args.sigma2_range
+        for name, v in (("lo", lo), ("hi", hi)):
+            if not (np.isfinite(v) and v > 0):
+                raise ValueError(f"--sigma2-range {name}={v!r}: expected a finite number > 0")
+        if not lo < hi:
+            raise ValueError(f"--sigma2-range {lo}:{hi}: expected lo < hi")
+        grid = np.geomspace(lo, hi, args.points)
+    options = {
+        "seeds": args.seeds,
+        "steps": args.steps,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "warm_start": args.warm_start or None,
+        "progress": not args.no_progress and not args.json,
+    }
+    if args.model == "linear":
+        options["encoder_variance"] = args.encoder_variance
+        options["exact_expectation"] = args.exact_gradients or None
+    report = train_and_measure(
+        X,
+        model=args.model,
+        sigma2=grid,
+        points=args.points,
+        beta=float(args.beta),
+        latent_dim=args.latent_dim,
+        data=source.record,
+        **options,
+    )
+    paths = write_training(report, args.out) if args.out is not None else []
+    if args.json:
+        print(json.dumps(report.to_dict()))
+        return
+    _print_record(source)
+    print(
+        f"{args.model} VAE, {len(report.sweep.sigma2)} sweep points x "
+        f"{len(report.sweep.seeds)} seeds in {report.sweep.seconds:.1f} s"
+    )
+    print(f"{'rank':>4}  {'predicted':>12}  {'measured':>12}  {'rel. error':>10}  bracket")
+    for m in report.measured:
+        est = "unresolved" if m.estimate is None else f"{m.estimate:.6g}"
+        err = "" if m.relative_error is None else f"{100 * m.relative_error:+.2f}%"
+        br = "" if m.bracket is None else f"[{m.bracket[0]:.6g}, {m.bracket[1]:.6g}]"
+        print(f"{m.rank:>4}  {m.predicted:>12.6g}  {est:>12}  {err:>10}  {br}")
+    for path in paths:
+        print(path)
+
+
+def _run_report(args: argparse.Namespace) -> None:
+    from numerics.report import make_report
+
+    make_report(args.data, args.out, pdf=not args.no_pdf, progress=not args.no_progress)
+
+
 _COMMANDS = {
+    "train": _run_train,
+    "report": _run_report,
     "derive": _run_derive,
     "threshold": _run_threshold,
     "optimum": _run_optimum,

@@ -9,7 +9,14 @@ import tempfile
 from pathlib import Path
 
 from numerics.maps import MapResult, PhaseDiagram
-from numerics.plots import plot_derivatives, plot_kl, plot_phase_diagram, plot_staircase
+from numerics.plots import (
+    plot_derivatives,
+    plot_kl,
+    plot_phase_diagram,
+    plot_staircase,
+    plot_training,
+)
+from numerics.sweep import ACTIVE_KL
 
 
 def _write_csv(path: Path, header: list[str], rows) -> None:
@@ -65,6 +72,53 @@ def write_map(result: MapResult, pd: PhaseDiagram, out: Path) -> list[Path]:
         staged.append(tmp / "phase_diagram.csv")
         (tmp / "map.json").write_text(json.dumps(result.to_dict()))
         staged.append(tmp / "map.json")
+        final = []
+        for path in staged:
+            target = out / path.name
+            os.replace(path, target)
+            final.append(target)
+    return final
+
+
+def write_training(report, out: Path) -> list[Path]:
+    """training.png/pdf (over the theory), train.json and points.csv, all or nothing."""
+    from numerics.maps import collapse_map
+
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out}: exists and is not a folder")
+    s = report.sweep
+    variant = "fixed" if s.options.get("encoder_variance") == "fixed" else "learnable"
+    theory = collapse_map(
+        report.eigenvalues,
+        beta=report.beta,
+        latent_dim=s.kl.shape[-1],
+        encoder_variance=variant,
+        lo=float(s.sigma2[0]),
+        hi=float(s.sigma2[-1]),
+        points=400,
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out) as scratch:
+        tmp = Path(scratch)
+        staged = plot_training(report, theory, tmp)
+        (tmp / "train.json").write_text(json.dumps(report.to_dict()))
+        staged.append(tmp / "train.json")
+        k = s.kl.shape[-1]
+        mean = s.kl.mean(axis=1)
+        _write_csv(
+            tmp / "points.csv",
+            ["sigma2", *(f"kl_{j + 1}" for j in range(k)), "n_active", "neg_elbo"],
+            (
+                [
+                    float(x),
+                    *mean[i].tolist(),
+                    int((mean[i] > ACTIVE_KL).sum()),
+                    float(s.neg_elbo[i].mean()),
+                ]
+                for i, x in enumerate(s.sigma2)
+            ),
+        )
+        staged.append(tmp / "points.csv")
         final = []
         for path in staged:
             target = out / path.name

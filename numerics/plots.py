@@ -154,3 +154,48 @@ def plot_phase_diagram(pd: PhaseDiagram, out: Path, title: str = "") -> list[Pat
         fontsize=9,
     )
     return _save(fig, out, "phase_diagram")
+
+
+def plot_training(report, theory: MapResult, out: Path, stem: str = "training") -> list[Path]:
+    """Trained KL per latent rank over the theoretical curves; predicted vs measured."""
+    s = report.sweep
+    fig, (ax, ax2) = plt.subplots(
+        2, 1, figsize=(7, 7), sharex=True, gridspec_kw={"height_ratios": (2.2, 1)}
+    )
+    k = s.kl.shape[-1]
+    mean = s.kl.mean(axis=1)
+    spread = s.kl.std(axis=1) if len(s.seeds) > 1 else None
+    for j in range(k):
+        color = f"C{j % 10}"
+        ax.plot(theory.grid, theory.curves[f"kl_{j + 1}"], color=color, lw=1, alpha=0.8)
+        ax.errorbar(
+            s.sigma2,
+            mean[:, j],
+            yerr=None if spread is None else spread[:, j],
+            fmt="o",
+            ms=3.5,
+            color=color,
+            label=f"latent rank {j + 1}",
+        )
+    for j, m in enumerate(report.measured):
+        color = f"C{j % 10}"
+        for a in (ax, ax2):
+            a.axvline(m.predicted, color=color, ls="--", lw=0.9)
+            if m.estimate is not None:
+                a.axvline(m.estimate, color=color, ls="-", lw=0.9)
+    ax.set_ylabel("KL per latent [nats]")
+    ax.legend(fontsize=7, loc="upper right")
+    ax.set_title(
+        f"{s.model} VAE trained on {report.data.get('source', 'data')}, beta = {report.beta:g}: "
+        "points trained, lines theory\ndashed: predicted critical points, solid: measured",
+        fontsize=9,
+    )
+    ax2.step(s.sigma2, (mean > 1e-3).sum(axis=1), where="mid", color="k", label="trained")
+    ax2.step(
+        theory.grid, theory.curves["n_active"], where="post", color="0.5", ls="--", label="theory"
+    )
+    ax2.set_ylabel("active latents")
+    ax2.set_xlabel(_LABEL["sigma2"])
+    ax2.legend(fontsize=7)
+    _log_x(ax2, s.sigma2[0], s.sigma2[-1])
+    return _save(fig, out, stem)

@@ -1,0 +1,121 @@
+"""Train a sweep, measure its transitions, and set them next to the prediction.
+
+The prediction is computed from the spectrum of the data actually trained on
+(centred 1/N covariance of exactly those rows), never from a population value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from numerics.collapse import thresholds
+from numerics.spectra import covariance_spectrum
+from numerics.sweep import ACTIVE_KL, SweepResult
+from numerics.transitions import ESTIMATOR, MeasuredTransition, measure_transitions
+
+MODELS = ("linear", "mlp")
+
+
+@dataclass(frozen=True)
+class TrainingReport:
+    """A trained sweep with predicted and measured critical points."""
+
+    sweep: SweepResult
+    eigenvalues: np.ndarray
+    predicted: np.ndarray  # critical sigma'^2 of the k latent ranks, descending
+    measured: list[MeasuredTransition]
+    beta: float
+    data: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dictionary (DESIGN.md section 6, ``train``)."""
+        s = self.sweep
+        mean_kl = s.kl.mean(axis=1)
+        points = []
+        for i, sig in enumerate(s.sigma2):
+            points.append(
+                {
+                    "sigma2": float(sig),
+                    "kl": mean_kl[i].tolist(),
+                    "active": (mean_kl[i] > ACTIVE_KL).tolist(),
+                    "n_active": int((mean_kl[i] > ACTIVE_KL).sum()),
+                    "encoder_variance": s.encoder_variance[i].mean(axis=0).tolist(),
+                    "neg_elbo": float(s.neg_elbo[i].mean()),
+                    **(
+                        {
+                            "kl_per_seed": s.kl[i].tolist(),
+                            "neg_elbo_per_seed": s.neg_elbo[i].tolist(),
+                        }
+                        if len(s.seeds) > 1
+                        else {}
+                    ),
+                }
+            )
+        return {
+            "model": s.model,
+            "beta": self.beta,
+            "seeds": list(s.seeds),
+            "options": s.options,
+            "seconds": s.seconds,
+            "data": self.data,
+            "eigenvalues": self.eigenvalues.tolist(),
+            "predicted_critical_sigma2": self.predicted.tolist(),
+            "measured_critical_sigma2": [m.estimate for m in self.measured],
+            "measured": [m.to_dict() for m in self.measured],
+            "estimator": ESTIMATOR,
+            "active_kl_threshold": ACTIVE_KL,
+            "points": points,
+        }
+
+
+def default_sweep(predicted: np.ndarray, points: int) -> np.ndarray:
+    """Log-spaced sigma'^2 from 0.85 x the smallest to 1.1 x the largest prediction."""
+    positive = predicted[predicted > 0]
+    if positive.size == 0:
+        raise ValueError("every eigenvalue is 0: there is no transition to train across")
+    return np.geomspace(0.85 * positive.min(), 1.1 * positive.max(), points)
+
+
+def train_and_measure(
+    X: np.ndarray,
+    *,
+    model: str = "linear",
+    sigma2: np.ndarray | None = None,
+    points: int = 24,
+    beta: float = 1.0,
+    latent_dim: int = 4,
+    data: dict[str, Any] | None = None,
+    **train_options: Any,
+) -> TrainingReport:
+    """Train ``model`` over a sweep of sigma'^2 and measure every transition.
+
+    ``train_options`` go to :func:`numerics.train_linear.train_linear_sweep` or
+    :func:`numerics.train_mlp.train_mlp_sweep` (None values are left at their defaults).
+    """
+    if model not in MODELS:
+        raise ValueError(f"model={model!r}: expected one of {', '.join(MODELS)}")
+    X = np.asarray(X, dtype=float)
+    spectrum = covariance_spectrum(X).eigenvalues
+    encoder_variance = train_options.get("encoder_variance") or "learnable"
+    # Data-dependent encoder variance has the learnable variant's thresholds (its
+    # optimum has a constant variance); the theory for it is the learnable one.
+    theory_variant = "fixed" if encoder_variance == "fixed" else "learnable"
+    predicted = np.array(
+        thresholds(spectrum, beta, latent_dim, theory_variant).critical_sigma2, dtype=float
+    )
+    grid = default_sweep(predicted, points) if sigma2 is None else np.sort(np.asarray(sigma2))
+    options = {k: v for k, v in train_options.items() if v is not None}
+    if model == "linear":
+        from numerics.train_linear import train_linear_sweep
+
+        sweep = train_linear_sweep(X, grid, beta=beta, latent_dim=latent_dim, **options)
+    else:
+        from numerics.train_mlp import train_mlp_sweep
+
+        options.pop("encoder_variance", None)
+        sweep = train_mlp_sweep(X, grid, beta=beta, latent_dim=latent_dim, **options)
+    measured = measure_transitions(sweep, predicted)
+    return TrainingReport(sweep, spectrum, predicted, measured, beta, data or {})
