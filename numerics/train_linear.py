@@ -1,0 +1,842 @@
+"""The linear VAE of DESIGN.md section 3 trained in NumPy, a whole sweep of sigma'^2 at once.
+
+Model, for one sweep point (data x in R^d, k latents, prior N(0, eta2 I_k))::
+
+    encoder  q(z|x) = N(mu(x), diag(s2(x))),   mu(x) = V (x - m)
+             learnable:       log s2 = l            (one trained log-variance per latent)
+             fixed:           s2 = eta2             (not trained)
+             data-dependent:  log s2(x) = A (x - m) + a0    (A, a0 trained)
+    decoder  p(x|z) = N(W z + b, sigma2 I_d),   sigma2 FIXED (the sweep's control parameter)
+
+    F = mean_n { E_q[-log p(x_n|z)] + beta KL(q(z|x_n) || p(z)) }
+    E_q[-log p(x|z)] = d/2 log(2 pi sigma2) + E_q ||x - W z - b||^2 / (2 sigma2)
+    KL = 1/2 sum_j [ (mu_j^2 + s2_j) / eta2 - 1 - log(s2_j / eta2) ]
+
+``m`` is the mean of the training data (a constant): centring the encoder input makes the
+aggregate mean of mu zero, so no encoder bias is needed and the optimal decoder bias is
+b = m, where b starts.
+
+Training (:func:`train_linear_sweep`) is how a VAE is really trained: minibatches (shared
+by all sweep points, :func:`numerics.optim.minibatches`), the analytic KL and ONE
+reparameterised sample z = mu + s * eps per data point for the reconstruction term, Adam
+(:class:`numerics.optim.Adam`).  With ``exact_expectation=True`` the reconstruction term
+is instead its exact expectation over q on the minibatch,
+E_q ||x - W z - b||^2 = ||x - W mu - b||^2 + sum_j s2_j ||w_j||^2 (w_j: column j of W):
+the same minibatches, no sampling noise from z.
+
+Units (how the step size is chosen)
+-----------------------------------
+The thresholds live in the data's own units (sigma2 ~ lambda_i), so the data are NOT
+standardised.  Instead every parameter is stored in units of the data scale
+``a = sqrt(lambda_max)`` (lambda_max: the top eigenvalue of the empirical covariance, 1/N)::
+
+    W = a W~,   b = m + a b~,   V = V~ / a,   A = A~ / a,   l, a0 dimensionless.
+
+This is an exact reparametrisation (F is unchanged; the scaled loss is computed with
+y = (x - m) / a and sigma2 / a^2, and the Gaussian constant in data units), under which
+the optimum's columns and rows are O(1) whatever the units of x (learnable, eta2 = 1:
+||w~_j||^2 = (lambda_j - beta sigma2) / lambda_max <= 1 and
+||v~_j|| = ||w~_j|| lambda_max / lambda_j <= 1 / (2 sqrt(beta sigma2 / lambda_max))).
+Adam's step is a distance in parameter space, so ``lr`` is in these units: a step moves
+W by about lr * sqrt(lambda_max) and V by lr / sqrt(lambda_max), on pixel values 0..16
+(digits, a = 13.4) exactly as on standardised data. (a only sets units: it never enters
+F.)
+
+Step size and schedule (the defaults, and what limits the accuracy)
+-------------------------------------------------------------------
+Adam with lr = 0.1, decayed exponentially to lr * 1e-3 over the run, 2000 steps of
+minibatches of 128. The large start is needed for the slowest direction of this model: a
+rotation mixing two active latents costs only ~ (s2_i - s2_j)(||w_i||^2 - ||w_j||^2),
+which is tiny for close eigenvalues (digits: 179 and 164) -- with lr = 0.02 the top two
+latents of digits stay mixed for thousands of steps. The decay then freezes the
+parameters near the optimum; with the exact expectation the remaining error is the
+minibatch noise at freeze-out (KL ~1e-4 to 1e-3 at 2000 steps; 1e-15 with a full batch).
+Near a critical point the curvature vanishes (critical slowing down), so points within a
+few percent of a threshold converge slowly: expected, and the measurement extrapolates
+from points away from it.
+
+With one reparameterised sample per point the gradient noise does not vanish at the
+optimum, and it is largest exactly where the objective is flattest.  Near a threshold
+(distance eps = 1 - beta sigma2 / lambda_i) the rotation that moves an active latent's
+information into a collapsed latent costs only O(eps^2), so the sampling noise spreads
+the KL of the active mode over several latents (and a collapsed mode relaxes at a rate
+O(eps) while the noise keeps kicking it): at a few percent from a threshold, per-latent
+KLs are uncertain by ~1e-3 to 1e-2 nats after 2000 steps, and collapsed latents can read
+above the 1e-3 "active" line.  This is the critical fluctuation of SGD, not a bug: it
+shrinks only like 1 / (number of samples seen).  For a precise location of the
+thresholds use ``exact_expectation=True``; the total KL and F are far less affected.
+
+``numerics.optim.minibatches`` drops the remainder of each epoch (N mod batch size rows);
+which rows are missing in the last epochs biases F by ~1e-6 relative however long one
+trains.  A batch size that divides N avoids it.
+
+Gradients (derived by hand; checked against central differences in the tests)
+------------------------------------------------------------------------------
+In scaled units, for a minibatch y_1..y_B (y_n = (x_n - m) / a), per sweep point, with
+c = 1 / (B sigma2~), sigma2~ = sigma2 / a^2, z_n = mu_n + s_n * eps_n (sampled) or
+z_n = mu_n (exact expectation), residual r_n = y_n - W z_n - b::
+
+    F_B = d/2 log(2 pi sigma2) + c/2 sum_n ||r_n||^2 [+ c/2 sum_n sum_j s2_nj ||w_j||^2]
+          + beta/B sum_n KL_n
+
+    dF/dW   = -c sum_n r_n z_n^T             [+ c W diag(sum_n s2_n)]
+    dF/db   = -c sum_n r_n
+    dF/dz_n = -c W^T r_n                     (= g_n)
+    dF/dmu_n = g_n + beta mu_n / (B eta2)    (z depends on mu with unit Jacobian)
+    dF/dV   = sum_n (dF/dmu_n) y_n^T
+    dF/dl_nj = g_nj s_nj eps_nj / 2          (dz/dl = s eps / 2; sampled)
+               [c s2_nj ||w_j||^2 / 2]       (exact expectation: the trace term)
+               + beta (s2_nj / eta2 - 1) / (2 B)    (the KL)
+    learnable: dF/dl = sum_n dF/dl_n;  data-dependent: dF/dA = sum_n (dF/dl_n) y_n^T,
+    dF/da0 = sum_n dF/dl_n.
+
+The sums over n never form the (P, d, B) array of residuals: expanding
+r_n = y_n - W z_n - b gives, with Z the (B, k) matrix of samples,
+sum_n r_n z_n^T = Y^T Z - W Z^T Z - b (sum_n z_n)^T and W^T r_n = W^T y_n - W^T W z_n
+- W^T b, so a step costs four (B x d) by (d x k) products per sweep point (V Y^T, W^T Y^T,
+Z^T Y, (dF/dmu)^T Y; two more for A) plus k x k algebra.  The loss itself (for the
+divergence checks, every 50 steps) forms the residuals.
+
+Data-dependent encoder variance: what the theory predicts
+---------------------------------------------------------
+This is no longer the linear-Gaussian family of the theory engine, but its optimum is the
+learnable variant's.  F depends on the log-variances only through
+mean_n sum_j f_j(l_nj) with f_j(l) = e^l ||w_j||^2 / (2 sigma2) + beta (e^l / eta2 - l) / 2,
+the same strictly convex function for every data point, and mean_n (A y_n + a0) = a0
+because the y_n are centred.  By Jensen, mean_n f_j(A y_n + a0) >= f_j(a0), with equality
+iff A y_n = 0 for all n: the optimum has A = 0 and reduces to the learnable variant, with
+the same KL per latent, the same F and the same thresholds sigma2 = lambda_i / beta.
+
+Fixed encoder variance: the objective is invariant under rotations of the latents
+(W -> W R, V -> R^T V, s2 = eta2 I), so the per-latent KL of a trained model is not
+identifiable (DESIGN.md section 3, pitfalls).  The result reports it in the canonical
+basis of the principal axes of the aggregate encoder means, mean_n mu_n mu_n^T (the KL of
+latent j is then half its j-th eigenvalue / eta2); the total KL and F are unaffected.
+
+Sweeps
+------
+Every parameter carries a leading axis of length P = S * R (sweep point s, seed r at
+p = s * R + r); each step is a handful of matrix products over all P at once (the products
+with the shared minibatch are single (P k x d) by (d x B) products), with no Python loop
+over the sweep.  BLAS runs single-threaded during training (threadpoolctl): the products
+are ~1 Mflop, and on 2 cores threads cost more than they save.
+
+Seed r initialises from ``np.random.default_rng(r)`` and then draws its
+reparameterisation noise from the same generator; the same init and the same eps serve
+every sweep point of seed r (common random numbers), so a sweep gives what the same points
+trained one at a time give (the tests check it to 1e-12), and neighbouring points differ
+only through sigma2.  Minibatch order: ``np.random.default_rng([batch_seed, 1])``, shared
+by all points.
+
+Warm start: one anchor (the smallest sigma2, every seed, the point with the most active
+latents) is trained for ``steps`` steps; every sweep point then starts from its seed's
+anchor and all are trained together for ``steps`` more steps with a fresh Adam state and
+the same lr schedule.  This is continuation made vectorisation-friendly: instead of
+walking the sweep point by point, every point starts from one converged, aligned
+solution, so the latents track the same eigen-directions across the sweep and modes
+that collapse only shrink.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterable
+from numbers import Integral, Real
+from typing import Any
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from numerics.optim import Adam, check_finite, minibatches
+from numerics.sweep import ACTIVE_KL, SweepResult
+from numerics.validation import check_latent_dim, check_positive
+
+#: Encoder-variance variants the trainer knows.
+VARIANTS = ("learnable", "fixed", "data-dependent")
+#: Divergence check (loss and parameters) every this many steps, and at the last step.
+CHECK_EVERY = 50
+#: Rows per chunk of the final evaluation on all data.
+EVAL_CHUNK = 4096
+#: Default Adam step size, in units of sqrt(lambda_max) (see the module docstring).
+LR = 1e-1
+#: Default ratio of the last step size to the first (exponential decay).
+LR_DECAY = 1e-3
+#: Default initial norm of each decoder column / encoder row, in units of sqrt(lambda_max).
+INIT_SCALE = 0.3
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def data_scale(X: np.ndarray) -> tuple[np.ndarray, float]:
+    """Return the data mean m and the unit a = sqrt(lambda_max) of the parameters.
+
+    lambda_max is the largest eigenvalue of the 1/N covariance (DESIGN.md section 3),
+    from ``eigvalsh`` for d <= 1000 and by power iteration otherwise (only a unit: a few
+    percent do not matter, and it never enters the objective).
+    """
+    X = np.asarray(X, dtype=float)
+    n, d = X.shape
+    m = X.mean(axis=0)
+    Y = X - m
+    if d <= 1000:
+        top = float(np.linalg.eigvalsh(Y.T @ Y / n)[-1])
+    else:
+        v = np.random.default_rng(0).standard_normal(d)
+        top = 0.0
+        for _ in range(50):
+            w = Y.T @ (Y @ v) / n
+            top = float(np.linalg.norm(w))
+            if top == 0:
+                break
+            v = w / top
+    if not top > 0:
+        raise ValueError("X has zero variance: expected data that vary (lambda_max > 0)")
+    return m, math.sqrt(top)
+
+
+def init_params(
+    rng: np.random.Generator, d: int, k: int, variant: str, init_scale: float, eta2: float = 1.0
+) -> dict[str, np.ndarray]:
+    """Initial scaled parameters of one run, each with a leading axis of length 1.
+
+    W~ and V~ have i.i.d. N(0, init_scale^2 / d) entries (columns / rows of norm about
+    ``init_scale``), drawn in that order; b~ = 0 (b = m); s2 = eta2.  The data-dependent
+    variant also draws A~ like V~ (so that training has to remove it) and a0 = log eta2.
+    """
+    sd = init_scale / math.sqrt(d)
+    p = {
+        "Wt": sd * rng.standard_normal((1, k, d)),
+        "b": np.zeros((1, d)),
+        "V": sd * rng.standard_normal((1, k, d)),
+    }
+    if variant == "learnable":
+        p["logvar"] = np.full((1, k), math.log(eta2))
+    elif variant == "data-dependent":
+        p["A"] = sd * rng.standard_normal((1, k, d))
+        p["a0"] = np.full((1, k), math.log(eta2))
+    return p
+
+
+def _log_variance(params: dict[str, np.ndarray], yT: np.ndarray, variant: str):
+    """log s2 in the (P, k, B) layout: (P, k, 1) learnable, (P, k, B) data-dependent,
+    None fixed.  ``yT`` is the minibatch transposed, (d, B)."""
+    if variant == "learnable":
+        return params["logvar"][:, :, None]
+    if variant == "data-dependent":
+        A = params["A"]
+        P, k, d = A.shape
+        return (A.reshape(P * k, d) @ yT).reshape(P, k, -1) + params["a0"][:, :, None]
+    return None
+
+
+#: How :func:`loss_and_grads` sums over the minibatch (see :func:`gradient_method`).
+METHODS = ("rows", "moments")
+
+
+def gradient_method(variant: str, d: int, batch_size: int) -> str:
+    """The cheaper way to sum over a minibatch, chosen from the shapes only.
+
+    ``rows`` forms the per-point latent arrays (P, k, B): four (P k x d) by (d x B)
+    products per step, 4 k d B per sweep point.  ``moments`` uses the minibatch's second
+    moment Y^T Y (once per step, shared by every point) and per-seed moments of the
+    noise: two (P k x d) by (d x d) products, 2 k d^2 per point, and no (P, k, B) array.
+    Both give the same gradient of the same loss (one sample per data point); moments
+    needs a log-variance that is the same for every data point, so the data-dependent
+    variant always uses rows.  The choice does not depend on the number of sweep points,
+    so a sweep and its points trained alone run the same arithmetic.
+    """
+    if variant != "data-dependent" and d <= 2 * batch_size:
+        return "moments"
+    return "rows"
+
+
+def loss_and_grads(
+    params: dict[str, np.ndarray],
+    y: np.ndarray,
+    sigma2: np.ndarray,
+    *,
+    scale: float = 1.0,
+    beta: float = 1.0,
+    eta2: float = 1.0,
+    variant: str = "learnable",
+    eps: np.ndarray | None = None,
+    with_loss: bool = True,
+    method: str = "rows",
+) -> tuple[np.ndarray | None, dict[str, np.ndarray]]:
+    """Minibatch objective F_B of every sweep point and its gradient (module docstring).
+
+    Parameters
+    ----------
+    params : dict of arrays
+        Scaled parameters with the sweep axis first: ``Wt`` (P, k, d) (the decoder
+        matrix transposed: row j is w_j), ``b`` (P, d), ``V`` (P, k, d), and ``logvar``
+        (P, k) or ``A`` (P, k, d) and ``a0`` (P, k).
+    y : ndarray (B, d)
+        The minibatch in scaled units, (x - m) / scale, shared by all P.
+    sigma2 : ndarray (P,)
+        Decoder variance of each sweep point, in DATA units.
+    scale : float
+        The unit a (see :func:`data_scale`).
+    eps : ndarray (P, k, B) or (1, k, B), optional
+        Standard normal draws of the reparameterised samples, ``eps[p, j, n]`` for sweep
+        point p, latent j, data point n (shape (1, k, B): the same draws for every
+        point); None: exact expectation over q.
+    with_loss : bool
+        Also return F_B (forms the (P, d, B) residuals; the gradient does not need them).
+    method : {"rows", "moments"}
+        How to sum over the minibatch (:func:`gradient_method`); same result.
+
+    Returns
+    -------
+    loss : ndarray (P,) or None
+        F_B per data point, Gaussian constant included, equal to F in data units.
+    grads : dict
+        dF_B / d(parameter), same shapes as ``params``.
+    """
+    if method == "rows":
+        grads = _grads_rows(params, y, sigma2, scale, beta, eta2, variant, eps)
+    elif method == "moments":
+        if variant == "data-dependent":
+            raise ValueError(
+                "method='moments' needs one log-variance per latent: the data-dependent "
+                "variant uses method='rows'"
+            )
+        grads = _grads_moments(params, y, sigma2, scale, beta, eta2, variant, eps)
+    else:
+        raise ValueError(f"method={method!r}: expected one of {', '.join(METHODS)}")
+    loss = _loss(params, y, sigma2, scale, beta, eta2, variant, eps) if with_loss else None
+    return loss, grads
+
+
+def _grads_rows(params, y, sigma2, scale, beta, eta2, variant, eps) -> dict[str, np.ndarray]:
+    """Gradient with the per-point latent arrays laid out (P, k, B).
+
+    The four products with the minibatch (V Y^T, W^T Y^T, Z Y, G Y) are each ONE
+    (P k x d) by (d x B) matrix product over the whole sweep, and every elementwise
+    operation runs on contiguous memory; only k x k algebra is batched over P.
+    """
+    Wt, b, V = params["Wt"], params["b"], params["V"]
+    P, k, d = Wt.shape
+    B = y.shape[0]
+    yT = y.T
+    s2 = np.asarray(sigma2, dtype=float) / scale**2  # scaled decoder variance, (P,)
+    c = (1.0 / (B * s2))[:, None, None]  # (P, 1, 1)
+
+    mu = (V.reshape(P * k, d) @ yT).reshape(P, k, B)
+    logvar = _log_variance(params, yT, variant)
+    var = None if logvar is None else np.exp(logvar)
+    if eps is None:
+        z = mu
+    else:
+        noise = (math.sqrt(eta2) if var is None else np.exp(0.5 * logvar)) * eps
+        z = mu + noise
+
+    WtW = np.matmul(Wt, Wt.transpose(0, 2, 1))  # (P, k, k): W^T W
+    col2 = np.diagonal(WtW, axis1=1, axis2=2)  # (P, k): ||w_j||^2
+    bW = np.matmul(Wt, b[:, :, None])  # (P, k, 1): W^T b
+    cWt = c * Wt
+    g = np.matmul(c * WtW, z)  # dF/dz_n = -c W^T r_n = c (W^T W z_n + W^T b - W^T y_n)
+    g += c * bW
+    g -= (cWt.reshape(P * k, d) @ yT).reshape(P, k, B)
+    ZY = (z.reshape(P * k, B) @ y).reshape(P, k, d)  # sum_n z_n y_n^T
+    ZZ = np.matmul(z, z.transpose(0, 2, 1))  # (P, k, k)
+    zsum = z.sum(axis=2)  # (P, k)
+    gWt = np.matmul(ZZ, Wt)
+    gWt += zsum[:, :, None] * b[:, None, :]
+    gWt -= ZY
+    if eps is None:  # the trace term: c/2 sum_n sum_j s2_nj ||w_j||^2
+        vsum = np.full((P, k), B * eta2) if var is None else np.broadcast_to(var, z.shape).sum(2)
+        gWt += vsum[:, :, None] * Wt
+    gWt *= c
+    gb = B * b + np.einsum("pk,pkd->pd", zsum, Wt) - y.sum(axis=0)
+    gb *= c[:, :, 0]
+    gmu = g + (beta / (B * eta2)) * mu
+    grads = {"Wt": gWt, "b": gb, "V": (gmu.reshape(P * k, B) @ y).reshape(P, k, d)}
+    if variant == "learnable":
+        # gl_n = beta (s2 / eta2 - 1) / (2 B) + [g_n s eps_n / 2 | c s2 ||w||^2 / 2]
+        if eps is None:
+            gl = 0.5 * var[:, :, 0] * col2 * c[:, :, 0] * B
+        else:
+            gl = 0.5 * np.einsum("pkb,pkb->pk", g, noise)
+        grads["logvar"] = gl + 0.5 * beta * (var[:, :, 0] / eta2 - 1.0)
+    elif variant == "data-dependent":
+        gl = (0.5 * beta / B) * (var / eta2 - 1.0)
+        gl += 0.5 * c * var * col2[:, :, None] if eps is None else 0.5 * g * noise
+        grads["A"] = (gl.reshape(P * k, B) @ y).reshape(P, k, d)
+        grads["a0"] = gl.sum(axis=2)
+    return grads
+
+
+def _grads_moments(params, y, sigma2, scale, beta, eta2, variant, eps) -> dict[str, np.ndarray]:
+    """The same gradient from moments of the minibatch and of the noise (no (P, k, B)).
+
+    With C = Y^T Y and m1 = sum_n y_n (shared by every point), and, per draw of the noise
+    E (k x B; N = diag(s) E), EY = E Y, EE = E E^T, e1 = E 1::
+
+        Z Y     = V C + diag(s) EY                       (sum_n z_n y_n^T)
+        Z Z^T   = V C V^T + X + X^T + diag(s) EE diag(s),   X = V EY^T diag(s)
+        Z 1     = V m1 + s * e1
+        dF/dV   = c (W^T W ZY + W^T b m1^T - W^T C) + beta / (B eta2) V C
+        dF/dl_j = s_j / 2 * c (W^T W Z E^T + W^T b e1^T - W^T EY^T)_jj
+                  + beta / 2 (s2_j / eta2 - 1),      Z E^T = V EY^T + diag(s) EE
+
+    and dF/dW, dF/db as in the module docstring from ZY, Z Z^T and Z 1.
+    """
+    Wt, b, V = params["Wt"], params["b"], params["V"]
+    P, k, d = Wt.shape
+    B = y.shape[0]
+    s2 = np.asarray(sigma2, dtype=float) / scale**2
+    c = (1.0 / (B * s2))[:, None, None]  # (P, 1, 1)
+    C = y.T @ y  # (d, d)
+    m1 = y.sum(axis=0)  # (d,)
+    VC = (V.reshape(P * k, d) @ C).reshape(P, k, d)  # sum_n mu_n y_n^T
+    WC = (Wt.reshape(P * k, d) @ C).reshape(P, k, d)  # sum_n (W^T y_n) y_n^T
+    Vt = V.transpose(0, 2, 1)
+    WtW = np.matmul(Wt, Wt.transpose(0, 2, 1))
+    col2 = np.diagonal(WtW, axis1=1, axis2=2)
+    bW = np.matmul(Wt, b[:, :, None])[:, :, 0]  # W^T b, (P, k)
+    if variant == "learnable":
+        var = np.exp(params["logvar"])  # (P, k)
+        sd = np.exp(0.5 * params["logvar"])
+    else:
+        var = np.full((P, k), eta2)
+        sd = np.full((P, k), math.sqrt(eta2))
+    ZY = VC.copy()
+    ZZ = np.matmul(VC, Vt)  # sum_n mu_n mu_n^T
+    zsum = np.matmul(V, m1)  # (P, k)
+    if eps is not None:
+        EY = eps @ y  # (Q, k, d), Q = 1 or P
+        EE = np.matmul(eps, eps.transpose(0, 2, 1))  # (Q, k, k)
+        e1 = eps.sum(axis=2)  # (Q, k)
+        VEt = np.matmul(V, EY.transpose(0, 2, 1))  # (P, k, k): V Y^T E^T
+        X = VEt * sd[:, None, :]
+        ZY += sd[:, :, None] * EY
+        ZZ += X + X.transpose(0, 2, 1) + sd[:, :, None] * EE * sd[:, None, :]
+        zsum += sd * e1
+    gWt = np.matmul(ZZ, Wt)
+    gWt += zsum[:, :, None] * b[:, None, :]
+    gWt -= ZY
+    if eps is None:
+        gWt += (B * var)[:, :, None] * Wt
+    gWt *= c
+    gb = B * b + np.matmul(zsum[:, None, :], Wt)[:, 0, :] - m1
+    gb *= c[:, :, 0]
+    gV = np.matmul(WtW, ZY)
+    gV += bW[:, :, None] * m1
+    gV -= WC
+    gV *= c
+    gV += (beta / (B * eta2)) * VC
+    grads = {"Wt": gWt, "b": gb, "V": gV}
+    if variant == "learnable":
+        if eps is None:
+            gl = 0.5 * c[:, :, 0] * B * var * col2
+        else:
+            ZEt = VEt + sd[:, :, None] * EE
+            WEt = np.matmul(Wt, EY.transpose(0, 2, 1))
+            diag = np.einsum("pij,pji->pi", WtW, ZEt) + bW * e1
+            diag -= np.diagonal(WEt, axis1=1, axis2=2)
+            gl = 0.5 * sd * c[:, :, 0] * diag
+        grads["logvar"] = gl + 0.5 * beta * (var / eta2 - 1.0)
+    return grads
+
+
+def _loss(params, y, sigma2, scale, beta, eta2, variant, eps) -> np.ndarray:
+    """F_B per sweep point, from the residuals of every minibatch row, (P,)."""
+    Wt, b, V = params["Wt"], params["b"], params["V"]
+    P, k, d = Wt.shape
+    B = y.shape[0]
+    yT = y.T
+    s2 = np.asarray(sigma2, dtype=float) / scale**2
+    mu = (V.reshape(P * k, d) @ yT).reshape(P, k, B)
+    logvar = _log_variance(params, yT, variant)
+    if logvar is None:
+        logvar = np.full((1, k, 1), math.log(eta2))
+    var = np.exp(logvar)
+    z = mu if eps is None else mu + np.exp(0.5 * logvar) * eps
+    r = yT - np.matmul(Wt.transpose(0, 2, 1), z) - b[:, :, None]  # (P, d, B)
+    sq = (r * r).sum(axis=(1, 2)) / B
+    if eps is None:  # + mean_n sum_j s2_nj ||w_j||^2
+        col2 = (Wt * Wt).sum(axis=2)
+        sq = sq + (np.broadcast_to(var, mu.shape) * col2[:, :, None]).sum(axis=(1, 2)) / B
+    kl = 0.5 * ((mu * mu + var) / eta2 - 1.0 - (logvar - math.log(eta2)))
+    kl = np.broadcast_to(kl, mu.shape).sum(axis=(1, 2)) / B
+    const = 0.5 * d * np.log(2 * np.pi * np.asarray(sigma2, dtype=float))
+    return const + sq / (2 * s2) + beta * kl
+
+
+def evaluate(
+    params: dict[str, np.ndarray],
+    Y: np.ndarray,
+    sigma2: np.ndarray,
+    *,
+    scale: float,
+    beta: float,
+    eta2: float,
+    variant: str,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """KL per latent, mean encoder variance per latent and F, on ALL data, exactly.
+
+    ``Y`` is the whole data set in scaled units.  The expectation over q is exact (the
+    linear model's Gaussian identity); the data enter through the sums
+    sum_n ||y_n||^2, sum_n y_n, sum_n mu_n y_n^T, sum_n mu_n mu_n^T, accumulated in
+    chunks of rows, so no (P, N, d) array is formed.
+
+    Returns
+    -------
+    kl, encoder_variance : ndarray (P, k)
+        Not yet sorted; for the fixed variant, in the canonical latent basis.
+    neg_elbo : ndarray (P,)
+    """
+    Wt, b, V = params["Wt"], params["b"], params["V"]
+    P, k, d = Wt.shape
+    n = Y.shape[0]
+    s2 = np.asarray(sigma2, dtype=float) / scale**2
+    S_yy = 0.0
+    S_y = np.zeros(d)
+    S_my = np.zeros((P, k, d))
+    S_mm = np.zeros((P, k, k))
+    S_m = np.zeros((P, k))
+    S_v = np.zeros((P, k))  # sum_n s2_nj
+    S_lv = np.zeros((P, k))  # sum_n log s2_nj
+    for start in range(0, n, EVAL_CHUNK):
+        y = Y[start : start + EVAL_CHUNK]
+        B = y.shape[0]
+        mu = (V.reshape(P * k, d) @ y.T).reshape(P, k, B)
+        S_yy += float((y * y).sum())
+        S_y += y.sum(axis=0)
+        S_my += (mu.reshape(P * k, B) @ y).reshape(P, k, d)
+        S_mm += np.matmul(mu, mu.transpose(0, 2, 1))
+        S_m += mu.sum(axis=2)
+        logvar = _log_variance(params, y.T, variant)
+        if logvar is None:
+            S_v += eta2 * B
+            S_lv += math.log(eta2) * B
+        else:
+            lv = np.broadcast_to(logvar, mu.shape)
+            S_v += np.exp(lv).sum(axis=2)
+            S_lv += lv.sum(axis=2)
+    # sum_n ||y_n - W mu_n - b||^2, expanded.
+    sq = (
+        S_yy
+        - 2 * np.einsum("pkd,pkd->p", Wt, S_my)
+        + np.einsum("pkl,plk->p", np.matmul(Wt, Wt.transpose(0, 2, 1)), S_mm)
+        - 2 * b @ S_y
+        + 2 * np.einsum("pd,pkd,pk->p", b, Wt, S_m)
+        + n * (b * b).sum(axis=1)
+    )
+    mean_var = S_v / n
+    trace = (mean_var * (Wt * Wt).sum(axis=2)).sum(axis=1)
+    mumu = np.diagonal(S_mm, axis1=1, axis2=2) / n
+    if variant == "fixed":
+        # Rotation freedom: report the KL along the principal axes of mean_n mu mu^T.
+        mumu = np.linalg.eigvalsh(S_mm / n)
+    kl = 0.5 * ((mumu + mean_var) / eta2 - 1.0 - (S_lv / n - math.log(eta2)))
+    const = 0.5 * d * np.log(2 * np.pi * np.asarray(sigma2, dtype=float))
+    neg_elbo = const + (sq / n + trace) / (2 * s2) + beta * kl.sum(axis=1)
+    return kl, mean_var, neg_elbo
+
+
+def to_data_units(
+    params: dict[str, np.ndarray], mean: np.ndarray, scale: float
+) -> dict[str, np.ndarray]:
+    """The parameters in the data's units: W (P, d, k), b, V (and A, a0 or logvar)."""
+    out = {
+        "W": params["Wt"].transpose(0, 2, 1) * scale,
+        "b": mean + params["b"] * scale,
+        "V": params["V"] / scale,
+    }
+    if "A" in params:
+        out["A"] = params["A"] / scale
+        out["a0"] = params["a0"].copy()
+    if "logvar" in params:
+        out["logvar"] = params["logvar"].copy()
+    return out
+
+
+# ----------------------------------------------------------------------------- training
+
+
+def _progress_bar(total: int, enabled: bool, desc: str):
+    if not enabled:
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:  # optional: no bar without tqdm
+        return None
+    return tqdm(total=total, desc=desc, unit="step", leave=False)
+
+
+def _labels(sigma2: np.ndarray, seeds: tuple[int, ...]) -> list[str]:
+    return [f"sigma2={s:g}, seed {r}" for s in sigma2 for r in seeds]
+
+
+def _packed(params: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Copy ``params`` into one (P, D) array; return it and named views into it.
+
+    One array means one Adam update per step instead of one per parameter group: the
+    same arithmetic with a quarter of the Python-level calls.
+    """
+    P = next(iter(params.values())).shape[0]
+    theta = np.concatenate([w.reshape(P, -1) for w in params.values()], axis=1)
+    views, offset = {}, 0
+    for name, w in params.items():
+        size = w[0].size
+        views[name] = theta[:, offset : offset + size].reshape(w.shape)
+        assert np.shares_memory(views[name], theta)
+        offset += size
+    return theta, views
+
+
+def _train(
+    params: dict[str, np.ndarray],
+    Y: np.ndarray,
+    sigma2_p: np.ndarray,
+    n_sigma2: int,
+    rngs: list[np.random.Generator],
+    batches,
+    labels: list[str],
+    *,
+    steps: int,
+    lr: float,
+    lr_decay: float,
+    exact_expectation: bool,
+    bar,
+    **model: Any,
+) -> dict[str, np.ndarray]:
+    """``steps`` Adam steps on all P = n_sigma2 * len(rngs) runs; return the parameters."""
+    theta, params = _packed(params)
+    P, k = theta.shape[0], params["Wt"].shape[1]
+    opt = Adam(lr=lr)
+    for t in range(1, steps + 1):
+        y = Y[next(batches)]
+        eps = None
+        if not exact_expectation:
+            # One draw per seed, latent and data point, shared by every sweep point of
+            # the seed: eps[s * R + r] = draws[r] (one seed: broadcast, no copy).
+            draws = np.stack([rng.standard_normal((k, y.shape[0])) for rng in rngs])
+            if len(rngs) > 1:
+                draws = np.broadcast_to(draws, (n_sigma2, *draws.shape))
+            eps = draws.reshape(-1, k, y.shape[0])
+        check = t % CHECK_EVERY == 0 or t == steps
+        loss, grads = loss_and_grads(params, y, sigma2_p, eps=eps, with_loss=check, **model)
+        opt.lr = lr * lr_decay ** ((t - 1) / max(steps - 1, 1))
+        opt.step(
+            {"theta": theta},
+            {"theta": np.concatenate([grads[name].reshape(P, -1) for name in params], axis=1)},
+        )
+        if check:
+            check_finite(loss, t, labels)
+            check_finite(theta, t, labels)
+            if bar is not None:
+                bar.update(CHECK_EVERY if t % CHECK_EVERY == 0 else t % CHECK_EVERY)
+                bar.set_postfix(loss=f"{float(np.mean(loss)):.4g}", refresh=False)
+    return params
+
+
+def _check_int(name: str, value, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < low:
+        raise ValueError(f"{name}={value!r}: expected an integer >= {low}")
+    return int(value)
+
+
+def _check_data(X) -> np.ndarray:
+    try:
+        X = np.asarray(X, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise TypeError("X: expected a numeric array of shape (n_samples, dim)") from exc
+    if X.ndim != 2 or X.shape[0] < 2 or X.shape[1] < 1:
+        raise ValueError(f"X has shape {X.shape}: expected (n_samples >= 2, dim >= 1)")
+    if not np.isfinite(X).all():
+        raise ValueError("X contains NaN or inf: expected finite values")
+    return X
+
+
+def _check_sigma2(sigma2) -> np.ndarray:
+    s = np.atleast_1d(np.asarray(sigma2, dtype=float))
+    if s.ndim != 1 or s.size == 0:
+        raise ValueError(f"sigma2 has shape {s.shape}: expected one value or a 1-D list")
+    bad = s[~(np.isfinite(s) & (s > 0))]
+    if bad.size:
+        raise ValueError(f"sigma2={float(bad[0])!r}: expected finite decoder variances > 0")
+    return np.sort(s)
+
+
+def train_linear_sweep(
+    X,
+    sigma2,
+    *,
+    beta: float = 1.0,
+    latent_dim: int | None = None,
+    encoder_variance: str = "learnable",
+    seeds: Iterable[int] = (0,),
+    steps: int = 2000,
+    batch_size: int = 128,
+    lr: float = LR,
+    lr_decay: float = LR_DECAY,
+    exact_expectation: bool = False,
+    warm_start: bool = False,
+    progress: bool = True,
+    init_scale: float = INIT_SCALE,
+    eta2: float = 1.0,
+    batch_seed: int = 0,
+) -> SweepResult:
+    """Train the linear VAE at every sweep point and seed, all at once.
+
+    Parameters
+    ----------
+    X : array (n, d)
+        Training data, rows are samples, in their own units (not standardised).
+    sigma2 : float or sequence
+        Decoder variances (sorted ascending in the result).
+    beta : float
+        KL weight (1: the plain negative ELBO).
+    latent_dim : int, optional
+        k, the number of latents (default d).
+    encoder_variance : {"learnable", "fixed", "data-dependent"}
+        See the module docstring.
+    seeds : iterable of int
+        One run per seed at every sweep point; seed r initialises and then draws its
+        noise from ``np.random.default_rng(r)``, shared by all sweep points.
+    steps, batch_size : int
+        Adam steps (per phase, see ``warm_start``) and minibatch size.
+    lr : float
+        First Adam step size, in units of sqrt(lambda_max) (module docstring).
+    lr_decay : float
+        The step size decays exponentially from ``lr`` to ``lr * lr_decay`` at the last
+        step (lr_t = lr * lr_decay ** ((t - 1) / (steps - 1))); 1 keeps it constant.
+    exact_expectation : bool
+        Use the exact expectation over q of the reconstruction term on each minibatch
+        instead of one reparameterised sample.  Recommended for locating thresholds
+        precisely (on digits: all four within 0.4% in under 2 s); with one sample the
+        per-latent KL near a threshold carries the sampling noise (module docstring).
+    warm_start : bool
+        Train the anchor (smallest sigma2, every seed) first, then start every sweep
+        point from it and train them all for ``steps`` more steps (fresh Adam state).
+    progress : bool
+        Show a tqdm progress bar (if tqdm is installed).
+    init_scale : float
+        Initial norm of each decoder column and encoder row, in units of sqrt(lambda_max).
+    eta2 : float
+        Prior variance.
+    batch_seed : int
+        Seed of the minibatch order, ``np.random.default_rng([batch_seed, 1])``.
+
+    Returns
+    -------
+    SweepResult
+        ``model="linear"``; KL (exact for the linear model given the encoder) and
+        encoder variance per latent averaged over all of X, sorted by KL descending in
+        each run (fixed variant: in the principal axes of the encoder means); F on all
+        of X with the exact expectation over q.  ``options`` records every setting,
+        the parameter unit and the minibatch summation (:func:`gradient_method`).
+
+    Raises
+    ------
+    TrainingDiverged
+        A loss or parameter became NaN or inf (checked every 50 steps and at the last;
+        the message names the sweep point, the seed and the step).
+    """
+    start = time.perf_counter()
+    X = _check_data(X)
+    s_sorted = _check_sigma2(sigma2)
+    beta = check_positive("beta", beta)
+    eta2 = check_positive("eta2", eta2)
+    lr = check_positive("lr", lr)
+    init_scale = check_positive("init_scale", init_scale)
+    if not (isinstance(lr_decay, Real) and 0 < lr_decay <= 1):
+        raise ValueError(f"lr_decay={lr_decay!r}: expected a ratio in (0, 1]")
+    if encoder_variance not in VARIANTS:
+        raise ValueError(
+            f"encoder_variance={encoder_variance!r}: expected one of {', '.join(VARIANTS)}"
+        )
+    n, d = X.shape
+    k = check_latent_dim(latent_dim, d)
+    seeds = tuple(_check_int("seed", r, 0) for r in seeds)
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds={seeds!r}: expected one or more distinct seeds")
+    steps = _check_int("steps", steps, 1)
+    batch_size = min(_check_int("batch_size", batch_size, 1), n)
+    batch_seed = _check_int("batch_seed", batch_seed, 0)
+
+    S, R = s_sorted.size, len(seeds)
+    rngs = [np.random.default_rng(r) for r in seeds]
+    inits = [init_params(rng, d, k, encoder_variance, init_scale, eta2) for rng in rngs]
+    run = {name: np.concatenate([p[name] for p in inits]) for name in inits[0]}  # (R, ...)
+    batches = minibatches(n, batch_size, np.random.default_rng([batch_seed, 1]))
+    method = gradient_method(encoder_variance, d, batch_size)
+    model: dict[str, Any] = dict(beta=beta, eta2=eta2, variant=encoder_variance, method=method)
+    train = dict(steps=steps, lr=lr, lr_decay=float(lr_decay), exact_expectation=exact_expectation)
+    bar = _progress_bar(
+        steps * (2 if warm_start else 1), progress, f"linear VAE sweep ({S * R} runs)"
+    )
+    try:
+        # Single-threaded BLAS: the products are small (~1 Mflop), and on 2 cores threads
+        # cost more than they save -- up to 100x more when the machine is busy.  (The
+        # covariance in data_scale too: 1797 x 64 took 0.1 s threaded on a busy machine.)
+        with threadpool_limits(1, user_api="blas"), np.errstate(over="ignore", invalid="ignore"):
+            mean, scale = data_scale(X)
+            Y = (X - mean) / scale
+            model["scale"] = scale
+            if warm_start:
+                anchor = np.full(R, s_sorted[0])
+                labels = _labels(s_sorted[:1], seeds)
+                run = _train(run, Y, anchor, 1, rngs, batches, labels, bar=bar, **train, **model)
+            # Seed r's parameters at every sweep point: p = s * R + r.
+            params = {name: np.tile(w, (S,) + (1,) * (w.ndim - 1)) for name, w in run.items()}
+            sigma2_p = np.repeat(s_sorted, R)
+            labels = _labels(s_sorted, seeds)
+            params = _train(
+                params, Y, sigma2_p, S, rngs, batches, labels, bar=bar, **train, **model
+            )
+            kl, var, neg_elbo = evaluate(
+                params, Y, sigma2_p, scale=scale, beta=beta, eta2=eta2, variant=encoder_variance
+            )
+    finally:
+        if bar is not None:
+            bar.close()
+    check_finite(neg_elbo, steps, labels)
+
+    kl = kl.reshape(S, R, k)
+    var = var.reshape(S, R, k)
+    order = np.argsort(-kl, axis=-1, kind="stable")
+    return SweepResult(
+        sigma2=s_sorted,
+        seeds=seeds,
+        kl=np.take_along_axis(kl, order, axis=-1),
+        encoder_variance=np.take_along_axis(var, order, axis=-1),
+        neg_elbo=neg_elbo.reshape(S, R),
+        model="linear",
+        options={
+            "beta": beta,
+            "eta2": eta2,
+            "latent_dim": k,
+            "encoder_variance": encoder_variance,
+            "exact_expectation": bool(exact_expectation),
+            "gradient_method": method,
+            "samples_per_point": 0 if exact_expectation else 1,
+            "steps": steps,
+            "batch_size": batch_size,
+            "n_samples": n,
+            "optimizer": "adam",
+            "lr": lr,
+            "lr_decay": float(lr_decay),
+            "schedule": "exponential: lr * lr_decay ** ((t - 1) / (steps - 1))",
+            "lr_units": "W, b in sqrt(lambda_max); V, A in 1/sqrt(lambda_max)",
+            "parameter_scale": scale,
+            "init_scale": init_scale,
+            "init": "W, V (and A) ~ N(0, init_scale^2 / d) in scaled units; b = mean; s2 = eta2",
+            "encoder_input": "x - mean (no encoder bias)",
+            "warm_start": bool(warm_start),
+            "warm_start_anchor_sigma2": float(s_sorted[0]) if warm_start else None,
+            "batch_seed": batch_seed,
+            "noise": "seed r: np.random.default_rng(r), shared by all sweep points",
+            "kl_basis": "principal axes of the encoder means"
+            if encoder_variance == "fixed"
+            else "trained latents",
+            "neg_elbo_estimator": "exact expectation over q, exact KL, on all data",
+            "active_kl": ACTIVE_KL,
+        },
+        seconds=time.perf_counter() - start,
+    )
