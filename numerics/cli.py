@@ -240,8 +240,10 @@ def _run_threshold(args: argparse.Namespace) -> None:
             print(json.dumps(r.to_dict() | exact.to_dict() | {"data": source.record}))
             return
         print(f"encoder variance: {r.encoder_variance}, beta = {args.beta}, {args.digits} digits")
-        for j, (c, e) in enumerate(zip(exact.critical_sigma2, exact.certified_error, strict=True)):
-            print(f"{j + 1:>4}  critical sigma2 = {c}  (certified error <= {e})")
+        pairs = zip(exact.critical_sigma2, exact.certified_error, strict=True)
+        for j, (c, e) in enumerate(pairs):
+            exactly = f", exactly {exact.exact[j]}" if exact.exact else ""
+            print(f"{j + 1:>4}  critical sigma2 = {c}  (certified error <= {e}{exactly})")
         return
     if args.json:
         print(json.dumps(r.to_dict() | {"data": source.record}))
