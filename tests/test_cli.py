@@ -153,7 +153,7 @@ def test_map_out_is_a_file(tmp_path, capsys):
 
 def test_map_writes_everything(tmp_path, capsys):
     code, out, _ = run(capsys, "map", "--spectrum", "4,2,1", "--out", str(tmp_path / "m"))
-    assert code == 0
+    assert code == 0 and "map.json" in out
     names = sorted(p.name for p in (tmp_path / "m").iterdir())
     assert names == sorted(
         [
