@@ -26,6 +26,16 @@ def _write_csv(path: Path, header: list[str], rows) -> None:
         writer.writerows(rows)
 
 
+def _publish(staged: list[Path], out: Path) -> list[Path]:
+    """Move every staged file into ``out`` (same file system: each move is atomic)."""
+    final = []
+    for path in staged:
+        target = out / path.name
+        os.replace(path, target)
+        final.append(target)
+    return final
+
+
 def write_map(result: MapResult, pd: PhaseDiagram, out: Path) -> list[Path]:
     """Figures (PNG and PDF), curves.csv, critical_points.csv, phase_diagram.csv, map.json.
 
@@ -72,12 +82,7 @@ def write_map(result: MapResult, pd: PhaseDiagram, out: Path) -> list[Path]:
         staged.append(tmp / "phase_diagram.csv")
         (tmp / "map.json").write_text(json.dumps(result.to_dict()))
         staged.append(tmp / "map.json")
-        final = []
-        for path in staged:
-            target = out / path.name
-            os.replace(path, target)
-            final.append(target)
-    return final
+        return _publish(staged, out)
 
 
 def write_training(report, out: Path) -> list[Path]:
@@ -119,9 +124,4 @@ def write_training(report, out: Path) -> list[Path]:
             ),
         )
         staged.append(tmp / "points.csv")
-        final = []
-        for path in staged:
-            target = out / path.name
-            os.replace(path, target)
-            final.append(target)
-    return final
+        return _publish(staged, out)
