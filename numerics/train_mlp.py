@@ -32,6 +32,7 @@ steps from the trained results.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Iterable, Sequence
@@ -517,10 +518,15 @@ def train_mlp_sweep(
     warmup = dict(kl_warmup=kl_warmup, kl_start=kl_warmup_from)
     total = steps + (anchor_steps if warm_start else 0)
     bar = train["bar"] = _progress_bar(total, progress, f"MLP VAE sweep ({S * R} runs)")
-    # The products are small (P x B x width) and many: BLAS threads mostly contend
-    # (3-4x slower on a loaded 2-core machine), so use one.
-    single = threadpool_limits(1, user_api="blas") if threadpool_limits else None
-    try:
+    with contextlib.ExitStack() as stack:
+        if bar is not None:
+            stack.callback(bar.close)
+        # The products are small (P x B x width) and many: BLAS threads mostly contend
+        # (3-4x slower on a loaded 2-core machine), so use one.
+        if threadpool_limits is not None:
+            stack.enter_context(threadpool_limits(1, user_api="blas"))
+        # Overflow is expected when training diverges; it is detected and reported below.
+        stack.enter_context(np.errstate(over="ignore", invalid="ignore", divide="ignore"))
         if warm_start:
             anchor = np.full(R, s_sorted[0])
             labels = _labels(s_sorted[:1], seeds)
@@ -539,11 +545,6 @@ def train_mlp_sweep(
         )  # fmt: skip
         params = {name: w.astype(np.float64) for name, w in params.items()}
         kl, var, neg_elbo = evaluate(params, X, sigma2_p, beta)
-    finally:
-        if bar is not None:
-            bar.close()
-        if single is not None:
-            single.restore_original_limits()
     check_finite(neg_elbo, steps, labels)
     kl = kl.reshape(S, R, latent_dim)
     var = var.reshape(S, R, latent_dim)
