@@ -174,7 +174,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="linear model: exact expectation over q instead of one sample",
     )
     p.add_argument(
-        "--warm-start", action="store_true", help="start every point from a trained anchor"
+        "--warm-start",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="start every point from a model trained at the lowest sigma'^2 "
+        "(default: on for mlp, off for linear)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--out", type=Path, default=None, help="folder for the figure and data")
@@ -360,7 +364,7 @@ def _run_train(args: argparse.Namespace) -> None:
         "steps": args.steps,
         "batch_size": args.batch_size,
         "lr": args.lr,
-        "warm_start": args.warm_start or None,
+        "warm_start": args.warm_start,
         "progress": not args.no_progress and not args.json,
     }
     if args.model == "linear":

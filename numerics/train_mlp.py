@@ -26,8 +26,9 @@ differ only through sigma2.
 
 :func:`follow_up_protocol` reproduces, scaled down to about a minute on 2 cores, the
 staircase of active latents of Li et al.'s follow-up (arXiv 2610.11257) on their
-8-dimensional covariance-matched Gaussian mixture; :func:`staircase_steps` locates the
-steps from the trained results.
+8-dimensional covariance-matched Gaussian mixture;
+:func:`numerics.transitions.measure_transitions` locates the steps from the trained
+results.
 """
 
 from __future__ import annotations
@@ -412,15 +413,15 @@ def train_mlp_sweep(
     latent_dim: int = 4,
     hidden: Sequence[int] = (32, 32),
     seeds: Iterable[int] = (0,),
-    steps: int = 3000,
+    steps: int = 2000,
     batch_size: int = 256,
-    lr: float = 1e-3,
+    lr: float = 2e-3,
     schedule: str = "cosine",
-    lr_min: float = 0.05,
+    lr_min: float = 0.01,
     progress: bool = True,
-    warm_start: bool = False,
+    warm_start: bool = True,
     anchor_steps: int | None = None,
-    kl_warmup: int = 0,
+    kl_warmup: int | None = None,
     kl_warmup_from: float = 0.3,
     init_scale: float = 1.0,
     dtype: str = "float64",
@@ -456,14 +457,18 @@ def train_mlp_sweep(
     warm_start : bool
         Train the anchor (smallest sigma2, every seed) for ``anchor_steps`` first, then
         start every sweep point from it and train them all for ``steps`` more steps
-        (fresh Adam state and schedule).
+        (fresh Adam state and schedule).  On by default: from a cold start a latent
+        escapes the collapsed state at a rate proportional to its distance from the
+        threshold, so near a transition it stays collapsed for thousands of steps (on
+        digits, every latent above 0.7 lambda_max after 3000 steps); from the anchor,
+        where the latents are active, training only has to relax towards the optimum.
     anchor_steps : int, optional
-        Steps of the anchor (default ``steps``); they cost 1/S of a sweep step each.
+        Steps of the anchor (default ``2 * steps``); they cost 1/S of a sweep step each.
     kl_warmup, kl_warmup_from : int, float
         KL annealing in the first phase (the anchor with ``warm_start``, else the
         sweep): the KL weight rises linearly from ``kl_warmup_from * beta`` to ``beta``
-        over the first ``kl_warmup`` steps (0: none).  It stops early posterior
-        collapse; the final objective is unchanged.
+        over the first ``kl_warmup`` steps (default: half of that phase; 0: none).  It
+        stops early posterior collapse; the final objective is unchanged.
     init_scale : float
         Multiplies the bound of the initial weights (1: PyTorch's default).
     dtype : ``float64`` or ``float32``
@@ -511,12 +516,20 @@ def train_mlp_sweep(
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule={schedule!r}: expected one of {', '.join(SCHEDULES)}")
     lr_min = _check_fraction("lr_min", lr_min)
-    kl_warmup = _check_int("kl_warmup", kl_warmup, 0)
+    anchor_steps = (
+        2 * steps if anchor_steps is None else _check_int("anchor_steps", anchor_steps, 1)
+    )
+    first_phase = anchor_steps if warm_start else steps
+    kl_warmup = first_phase // 2 if kl_warmup is None else _check_int("kl_warmup", kl_warmup, 0)
+    if kl_warmup > first_phase:
+        raise ValueError(
+            f"kl_warmup={kl_warmup!r}: expected at most the {first_phase} steps of the first "
+            "phase (else the KL weight never reaches beta)"
+        )
     kl_warmup_from = _check_fraction("kl_warmup_from", kl_warmup_from)
     if dtype not in ("float64", "float32"):
         raise ValueError(f"dtype={dtype!r}: expected float64 or float32")
     batch_seed = _check_int("batch_seed", batch_seed, 0)
-    anchor_steps = steps if anchor_steps is None else _check_int("anchor_steps", anchor_steps, 1)
 
     S, R = s_sorted.size, len(seeds)
     # Standardisation (an exact reparametrisation, see the docstring).  A data set
@@ -611,42 +624,6 @@ def train_mlp_sweep(
         },
         seconds=time.perf_counter() - start,
     )
-
-
-# --------------------------------------------------------------------------- the staircase
-
-
-def staircase_steps(
-    result: SweepResult, threshold: float = ACTIVE_KL
-) -> tuple[np.ndarray, np.ndarray]:
-    """Bracket each step of the staircase of active latents, per run.
-
-    Step j (j = 1..k) is where the number of active latents (KL > ``threshold``)
-    falls below j.  Its bracket is [the largest sweep point with at least j active
-    latents, the next sweep point]; a bound outside the sweep is NaN.  The estimate is
-    the bracket's midpoint, uncertain by half its width (the sweep spacing).
-
-    Returns
-    -------
-    lower, upper : ndarray, shape (k, R)
-        Row j - 1 brackets step j, to compare with the j-th largest eigenvalue over beta.
-    """
-    n_active = result.n_active(threshold)  # (S, R)
-    S, R = n_active.shape
-    k = result.kl.shape[-1]
-    lower = np.full((k, R), np.nan)
-    upper = np.full((k, R), np.nan)
-    for j in range(1, k + 1):
-        for r in range(R):
-            at_least = np.flatnonzero(n_active[:, r] >= j)
-            if at_least.size:
-                last = at_least[-1]
-                lower[j - 1, r] = result.sigma2[last]
-                if last + 1 < S:
-                    upper[j - 1, r] = result.sigma2[last + 1]
-            else:
-                upper[j - 1, r] = result.sigma2[0]
-    return lower, upper
 
 
 # --------------------------------------------------------------------------- the follow-up protocol

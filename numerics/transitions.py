@@ -96,9 +96,7 @@ def _root(log_s: np.ndarray, kl: np.ndarray) -> tuple[float, float] | None:
     return root, root * math.sqrt(var_fit) / abs(slope)
 
 
-def _estimate(
-    sig: np.ndarray, kl: np.ndarray, threshold: float, fit_floor: float, fit_points: int
-):
+def _estimate(sig: np.ndarray, kl: np.ndarray, threshold: float, fit_floor: float, fit_points: int):
     """(estimate, stderr, bracket, method) for one KL curve; None where unresolved.
 
     Unresolved: the latent is never active, or its transition lies beyond the sweep

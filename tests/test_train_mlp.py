@@ -26,9 +26,9 @@ from numerics.train_mlp import (
     init_params,
     layer_widths,
     loss_and_grads,
-    staircase_steps,
     train_mlp_sweep,
 )
+from numerics.transitions import measure_transitions
 
 # --------------------------------------------------------------------------- helpers
 
@@ -171,7 +171,9 @@ def test_evaluation_is_the_exact_kl_and_a_seeded_monte_carlo_objective():
 # --------------------------------------------------------------------------- sweeps
 
 
-SMALL = dict(hidden=(8, 6), steps=120, batch_size=32, lr=3e-3, progress=False)
+SMALL = dict(
+    hidden=(8, 6), steps=120, batch_size=32, lr=3e-3, warm_start=False, kl_warmup=0, progress=False
+)
 
 
 def assert_same_points(sweep, single, s_index, r_index):
@@ -231,6 +233,20 @@ def test_latents_collapse_above_lambda_max_and_not_well_below():
     # Collapsed latents have the prior's variance; the active one is narrower.
     np.testing.assert_allclose(result.encoder_variance[1], 1.0, atol=0.05)
     assert (result.encoder_variance[0, :, 0] < 0.8).all()
+
+
+def test_standardisation_is_an_exact_change_of_units():
+    """Data c X + m at c^2 sigma2 is the same model in other units: the same KLs and
+    encoder variances, and F larger by d log c (the Gaussian decoder's normaliser)."""
+    X = gaussian_data([2.0, 1.0, 0.5], n=300, seed=11)
+    c, m = 7.5, np.array([3.0, -1.0, 20.0])
+    a = train_mlp_sweep(X, [0.4, 1.5], latent_dim=2, **SMALL)
+    b = train_mlp_sweep(c * X + m, [0.4 * c**2, 1.5 * c**2], latent_dim=2, **SMALL)
+    np.testing.assert_allclose(b.kl, a.kl, rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(b.encoder_variance, a.encoder_variance, rtol=1e-8)
+    np.testing.assert_allclose(b.neg_elbo - a.neg_elbo, 3 * np.log(c), rtol=1e-9)
+    np.testing.assert_allclose(b.sigma2, [0.4 * c**2, 1.5 * c**2])  # reported as given
+    assert b.options["data_scale2"] == pytest.approx(c**2 * a.options["data_scale2"])
 
 
 # --------------------------------------------------------------------------- divergence
@@ -308,49 +324,36 @@ def test_bad_input_is_one_clear_error(kwargs, message):
 # --------------------------------------------------------------------------- the staircase
 
 
-def test_staircase_steps_bracket_the_last_point_with_enough_active_latents():
-    kl = np.array([[3, 2, 1], [3, 2, 0], [3, 0, 0], [0, 0, 0]], dtype=float)[:, None, :]
-    from numerics.sweep import SweepResult
-
-    result = SweepResult(
-        sigma2=np.array([0.1, 0.2, 0.3, 0.4]),
-        seeds=(0,),
-        kl=kl,
-        encoder_variance=np.ones_like(kl),
-        neg_elbo=np.zeros((4, 1)),
-        model="mlp",
-    )
-    lower, upper = staircase_steps(result)
-    np.testing.assert_array_equal(lower[:, 0], [0.3, 0.2, 0.1])
-    np.testing.assert_array_equal(upper[:, 0], [0.4, 0.3, 0.2])
-
-
 def check_staircase(result, eigenvalues, tolerance):
-    """Every step's bracket midpoint within ``tolerance`` of the sample eigenvalue."""
-    lower, upper = staircase_steps(result)
+    """The staircase 4 -> 0, and every measured step within ``tolerance`` of its
+    prediction, the eigenvalue of the sample covariance of the data trained on."""
+    n_active = result.n_active()[:, 0]
+    assert n_active[0] == 4 and n_active[-1] == 0
+    assert (np.diff(n_active) <= 0).all()  # a staircase: never up again
     predicted = eigenvalues[:4]
-    measured = 0.5 * (lower[:, 0] + upper[:, 0])
+    measured = measure_transitions(result, predicted)
     table = "\n".join(
-        f"step {j + 1}: predicted {predicted[j]:.4f}, bracket [{lower[j, 0]:.4f}, "
-        f"{upper[j, 0]:.4f}]"
-        for j in range(4)
+        f"step {m.rank}: predicted {m.predicted:.4f}, measured {m.estimate}, bracket {m.bracket}"
+        for m in measured
     )
-    assert np.all(np.abs(measured - predicted) <= tolerance), table
+    assert all(m.estimate is not None for m in measured), table
+    assert all(abs(m.estimate - m.predicted) <= tolerance for m in measured), table
 
 
-# Opt-in for now: at the end of the session that wrote it this check FAILED (the MLP
-# staircase was not yet reproduced within tolerance) - issue 4's open work, not a pass.
-@pytest.mark.slow
 def test_follow_up_staircase_quick():
+    """The scaled-down protocol at its quick size (about 10 s): a regression check.
+
+    Seeds 0-2 measured 0.030, 0.012 and 0.021 at most at this size; the full size
+    below is the reproduction.
+    """
     result, eigenvalues = follow_up_protocol(quick=True, progress=False)
     assert eigenvalues.shape == (8,) and (np.diff(eigenvalues) <= 0).all()
     np.testing.assert_allclose(eigenvalues, np.exp(-0.1 * np.arange(8)), rtol=0.1)
-    n_active = result.n_active()[:, 0]
-    assert n_active[0] == 4 and n_active[-1] == 0
-    check_staircase(result, eigenvalues, tolerance=0.06)
+    check_staircase(result, eigenvalues, tolerance=0.05)
 
 
 @pytest.mark.slow
 def test_follow_up_staircase_full_reproduction():
+    """Issue 4: the steps within 0.03 in sigma'^2 of the predicted ones (about 60 s)."""
     result, eigenvalues = follow_up_protocol(progress=False)
     check_staircase(result, eigenvalues, tolerance=0.03)
