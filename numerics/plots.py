@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from numerics.maps import MapResult, PhaseDiagram
+from numerics.sweep import ACTIVE_KL
 
 _LABEL = {"sigma2": r"decoder variance $\sigma'^2$", "beta": r"KL weight $\beta$"}
 _SYMBOL = {"sigma2": r"\sigma'^2", "beta": r"\beta"}
@@ -20,9 +21,13 @@ _SYMBOL = {"sigma2": r"\sigma'^2", "beta": r"\beta"}
 
 def _log_x(ax, lo: float, hi: float) -> None:
     ax.set_xscale("log")
-    # Label 1-2-5 ticks over a short range, decades only over a long one.
-    subs = (1.0, 2.0, 5.0) if hi / lo < 1e3 else (1.0,)
-    ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=subs))
+    # Within a decade: evenly spaced round values (a log locator would label at most
+    # one tick); 1-2-5 ticks over a few decades, decades only over a long range.
+    if hi / lo < 10:
+        locator = matplotlib.ticker.MaxNLocator(nbins=7)
+    else:
+        locator = matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0) if hi / lo < 1e3 else (1.0,))
+    ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
     ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
 
@@ -156,6 +161,9 @@ def plot_phase_diagram(pd: PhaseDiagram, out: Path, title: str = "") -> list[Pat
     return _save(fig, out, "phase_diagram")
 
 
+_MODEL_NAMES = {"linear": "linear", "mlp": "MLP"}
+
+
 def plot_training(report, theory: MapResult, out: Path, stem: str = "training") -> list[Path]:
     """Trained KL per latent rank over the theoretical curves; predicted vs measured."""
     s = report.sweep
@@ -177,25 +185,31 @@ def plot_training(report, theory: MapResult, out: Path, stem: str = "training") 
             color=color,
             label=f"latent rank {j + 1}",
         )
+    lo, hi = s.sigma2[0], s.sigma2[-1]
     for j, m in enumerate(report.measured):
         color = f"C{j % 10}"
         for a in (ax, ax2):
-            a.axvline(m.predicted, color=color, ls="--", lw=0.9)
+            if lo <= m.predicted <= hi:  # predictions outside the sweep are not drawn
+                a.axvline(m.predicted, color=color, ls="--", lw=0.9)
             if m.estimate is not None:
                 a.axvline(m.estimate, color=color, ls="-", lw=0.9)
     ax.set_ylabel("KL per latent [nats]")
     ax.legend(fontsize=7, loc="upper right")
     ax.set_title(
-        f"{s.model} VAE trained on {report.data.get('source', 'data')}, beta = {report.beta:g}: "
-        "points trained, lines theory\ndashed: predicted critical points, solid: measured",
+        f"{_MODEL_NAMES.get(s.model, s.model)} VAE trained on "
+        f"{report.data.get('source', 'data')}, beta = {report.beta:g}\n"
+        "points: trained; lines: linear theory; dashed: predicted critical points; "
+        "solid: measured",
         fontsize=9,
     )
-    ax2.step(s.sigma2, (mean > 1e-3).sum(axis=1), where="mid", color="k", label="trained")
+    ax2.step(s.sigma2, (mean > ACTIVE_KL).sum(axis=1), where="mid", color="k", label="trained")
     ax2.step(
         theory.grid, theory.curves["n_active"], where="post", color="0.5", ls="--", label="theory"
     )
     ax2.set_ylabel("active latents")
     ax2.set_xlabel(_LABEL["sigma2"])
     ax2.legend(fontsize=7)
-    _log_x(ax2, s.sigma2[0], s.sigma2[-1])
+    _log_x(ax2, lo, hi)
+    pad = (hi / lo) ** 0.02  # 2% of the (log) range on either side
+    ax2.set_xlim(lo / pad, hi * pad)
     return _save(fig, out, stem)

@@ -63,6 +63,8 @@ def _table(report: TrainingReport, absolute: bool = False) -> list[str]:
         est = "unresolved" if m.estimate is None else f"{m.estimate:.5g}"
         if m.estimate is None and not lo <= m.predicted <= hi:
             est = "outside the sweep"
+        elif m.estimate is None and (report.sweep.kl[..., m.rank - 1] <= ACTIVE_KL).all():
+            est = "never active"
         err = "" if m.relative_error is None else f"{100 * m.relative_error:+.2f} %"
         br = "" if m.bracket is None else f"[{m.bracket[0]:.5g}, {m.bracket[1]:.5g}]"
         se = "" if m.stderr is None or not np.isfinite(m.stderr) else f"{m.stderr:.2g}"
@@ -126,7 +128,9 @@ def _mlp_section(mlp: TrainingReport, data: str) -> list[str]:
         ranks = ", ".join(str(r) for r in idle)
         lines.append(
             f"Latent rank(s) {ranks} stay collapsed over the whole sweep, also below their "
-            "linear thresholds: here the MLP's lower steps do not follow the linear staircase."
+            "linear thresholds: here the MLP does not follow the linear staircase below its "
+            "top steps (with its active latents it already explains more than the linear "
+            "model's)."
         )
     lines += ["", "![mlp](train_mlp/training.png)", ""]
     return lines
