@@ -385,13 +385,14 @@ def _run_train(args: argparse.Namespace) -> None:
         print(json.dumps(report.to_dict()))
         return
     _print_record(source)
+    n_seeds = len(report.sweep.seeds)
     print(
-        f"{args.model} VAE, {len(report.sweep.sigma2)} sweep points x "
-        f"{len(report.sweep.seeds)} seeds in {report.sweep.seconds:.1f} s"
+        f"{'MLP' if args.model == 'mlp' else 'linear'} VAE, {len(report.sweep.sigma2)} sweep "
+        f"points x {n_seeds} seed{'s' if n_seeds > 1 else ''} in {report.sweep.seconds:.1f} s"
     )
     print(f"{'rank':>4}  {'predicted':>12}  {'measured':>12}  {'rel. error':>10}  bracket")
     for m in report.measured:
-        est = "unresolved" if m.estimate is None else f"{m.estimate:.6g}"
+        est = m.method if m.estimate is None else f"{m.estimate:.6g}"
         err = "" if m.relative_error is None else f"{100 * m.relative_error:+.2f}%"
         br = "" if m.bracket is None else f"[{m.bracket[0]:.6g}, {m.bracket[1]:.6g}]"
         print(f"{m.rank:>4}  {m.predicted:>12.6g}  {est:>12}  {err:>10}  {br}")

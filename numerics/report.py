@@ -52,7 +52,6 @@ def _table(report: TrainingReport, absolute: bool = False) -> list[str]:
 
     ``absolute`` adds the difference in sigma'^2 (the follow-up's tolerance is absolute).
     """
-    lo, hi = report.sweep.sigma2[0], report.sweep.sigma2[-1]
     rows = [
         "| rank | predicted σ'²_c | measured σ'²_c | relative error |"
         + (" difference |" if absolute else "")
@@ -60,11 +59,7 @@ def _table(report: TrainingReport, absolute: bool = False) -> list[str]:
         "|---:|---:|---:|---:|" + ("---:|" if absolute else "") + "---|---:|",
     ]
     for m in report.measured:
-        est = "unresolved" if m.estimate is None else f"{m.estimate:.5g}"
-        if m.estimate is None and not lo <= m.predicted <= hi:
-            est = "outside the sweep"
-        elif m.estimate is None and (report.sweep.kl[..., m.rank - 1] <= ACTIVE_KL).all():
-            est = "never active"
+        est = m.method if m.estimate is None else f"{m.estimate:.5g}"
         err = "" if m.relative_error is None else f"{100 * m.relative_error:+.2f} %"
         br = "" if m.bracket is None else f"[{m.bracket[0]:.5g}, {m.bracket[1]:.5g}]"
         se = "" if m.stderr is None or not np.isfinite(m.stderr) else f"{m.stderr:.2g}"

@@ -49,7 +49,13 @@ ESTIMATOR = (
 
 @dataclass(frozen=True)
 class MeasuredTransition:
-    """Where latent rank ``rank`` collapsed in the trained sweep."""
+    """Where latent rank ``rank`` collapsed in the trained sweep.
+
+    ``method`` is how ``estimate`` was obtained: ``log-extrapolation`` or ``bracket
+    midpoint``; or, with ``estimate`` None, why the sweep does not resolve the
+    transition: ``never active`` (the rank's KL never exceeds the activity threshold)
+    or ``beyond the sweep`` (still active at its end, or extrapolated past it).
+    """
 
     rank: int
     predicted: float
@@ -162,7 +168,9 @@ def measure_transitions(
         mean_kl = result.kl[:, :, j].mean(axis=1)
         found = _estimate(sig, mean_kl, threshold, fit_floor, fit_points)
         if found is None:
-            out.append(MeasuredTransition(j + 1, float(pred), None, None, None, "unresolved"))
+            # Why the sweep does not resolve it (printed where the estimate would be).
+            why = "never active" if (mean_kl <= threshold).all() else "beyond the sweep"
+            out.append(MeasuredTransition(j + 1, float(pred), None, None, None, why))
             continue
         estimate, stderr, bracket, method = found
         if result.kl.shape[1] > 1:  # several seeds: the spread of per-seed estimates

@@ -97,7 +97,8 @@ def test_unresolved_when_the_sweep_misses_a_transition():
     sigma2 = np.geomspace(1.5, 3.0, 20)  # covers lambda = 2 only
     measured = measure_transitions(_exact_sweep(sigma2, "learnable"), np.array(SPECTRUM))
     assert [m.estimate is None for m in measured] == [True, False, True]
-    assert measured[0].method == "unresolved"
+    assert measured[0].method == "beyond the sweep"  # still active at the end
+    assert measured[2].method == "never active"
 
 
 def test_a_latent_still_lingering_at_the_end_is_measured_when_its_root_is_inside():
