@@ -54,7 +54,13 @@ class Adam:
 
 
 def minibatches(n: int, batch_size: int, rng: np.random.Generator):
-    """Endless stream of index arrays: a fresh permutation each epoch."""
+    """Endless stream of index arrays: a fresh permutation each epoch.
+
+    Every batch has exactly ``batch_size`` rows (the vectorised trainers keep one
+    array shape for the whole run), so the last ``n % batch_size`` rows of each
+    permutation wait for the next epoch.  Which rows wait is random every epoch, so
+    each row is equally likely in every batch: the stochastic gradient stays unbiased.
+    """
     if batch_size >= n:
         while True:
             yield np.arange(n)
@@ -76,3 +82,19 @@ def check_finite(values: np.ndarray, step: int, labels: list[str]) -> None:
             f"training diverged at {labels[p]} at step {step} (non-finite loss or "
             f"parameters; {int(bad.sum())} of {bad.size} sweep points): lower --lr"
         )
+
+
+def sweep_labels(sigma2: np.ndarray, seeds: tuple[int, ...]) -> list[str]:
+    """One label per run, sweep point p = s * R + r: what a divergence message names."""
+    return [f"sigma2={s:g}, seed {r}" for s in sigma2 for r in seeds]
+
+
+def progress_bar(total: int, enabled: bool, desc: str):
+    """A tqdm bar over ``total`` steps, or None when disabled or tqdm is missing."""
+    if not enabled:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # optional: no bar without tqdm
+        return None
+    return tqdm(total=total, desc=desc, unit="step", leave=False)

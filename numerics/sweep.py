@@ -43,6 +43,40 @@ class SweepResult:
     options: dict[str, Any] = field(default_factory=dict)
     seconds: float = float("nan")
 
+    @classmethod
+    def from_runs(
+        cls,
+        sigma2: np.ndarray,
+        seeds: tuple[int, ...],
+        kl: np.ndarray,
+        encoder_variance: np.ndarray,
+        neg_elbo: np.ndarray,
+        model: str,
+        options: dict[str, Any],
+        seconds: float,
+    ) -> SweepResult:
+        """From per-run arrays with the run axis first (run p = s * R + r).
+
+        ``kl`` and ``encoder_variance`` are (S * R, k), ``neg_elbo`` (S * R,).  The
+        latents of each run are put in descending order of KL: they are exchangeable,
+        so rank j is the j-th most informative latent, the one the theory's j-th mode
+        describes.
+        """
+        S, R = len(sigma2), len(seeds)
+        kl = np.asarray(kl).reshape(S, R, -1)
+        variance = np.asarray(encoder_variance).reshape(S, R, -1)
+        order = np.argsort(-kl, axis=-1, kind="stable")
+        return cls(
+            sigma2=np.asarray(sigma2),
+            seeds=tuple(seeds),
+            kl=np.take_along_axis(kl, order, axis=-1),
+            encoder_variance=np.take_along_axis(variance, order, axis=-1),
+            neg_elbo=np.asarray(neg_elbo).reshape(S, R),
+            model=model,
+            options=options,
+            seconds=seconds,
+        )
+
     def active(self, threshold: float = ACTIVE_KL) -> np.ndarray:
         """Boolean (S, R, k): latent active at each point and seed."""
         return self.kl > threshold

@@ -142,15 +142,21 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterable
-from numbers import Integral, Real
+from numbers import Real
 from typing import Any
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from numerics.optim import Adam, check_finite, minibatches
+from numerics.optim import Adam, check_finite, minibatches, progress_bar, sweep_labels
 from numerics.sweep import ACTIVE_KL, SweepResult
-from numerics.validation import check_latent_dim, check_positive
+from numerics.validation import (
+    check_int,
+    check_latent_dim,
+    check_positive,
+    check_samples,
+    check_sigma2_sweep,
+)
 
 #: Encoder-variance variants the trainer knows.
 VARIANTS = ("learnable", "fixed", "data-dependent")
@@ -558,20 +564,6 @@ def to_data_units(
 # ----------------------------------------------------------------------------- training
 
 
-def _progress_bar(total: int, enabled: bool, desc: str):
-    if not enabled:
-        return None
-    try:
-        from tqdm import tqdm
-    except ImportError:  # optional: no bar without tqdm
-        return None
-    return tqdm(total=total, desc=desc, unit="step", leave=False)
-
-
-def _labels(sigma2: np.ndarray, seeds: tuple[int, ...]) -> list[str]:
-    return [f"sigma2={s:g}, seed {r}" for s in sigma2 for r in seeds]
-
-
 def _packed(params: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Copy ``params`` into one (P, D) array; return it and named views into it.
 
@@ -633,34 +625,6 @@ def _train(
                 bar.update(CHECK_EVERY if t % CHECK_EVERY == 0 else t % CHECK_EVERY)
                 bar.set_postfix(loss=f"{float(np.mean(loss)):.4g}", refresh=False)
     return params
-
-
-def _check_int(name: str, value, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < low:
-        raise ValueError(f"{name}={value!r}: expected an integer >= {low}")
-    return int(value)
-
-
-def _check_data(X) -> np.ndarray:
-    try:
-        X = np.asarray(X, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise TypeError("X: expected a numeric array of shape (n_samples, dim)") from exc
-    if X.ndim != 2 or X.shape[0] < 2 or X.shape[1] < 1:
-        raise ValueError(f"X has shape {X.shape}: expected (n_samples >= 2, dim >= 1)")
-    if not np.isfinite(X).all():
-        raise ValueError("X contains NaN or inf: expected finite values")
-    return X
-
-
-def _check_sigma2(sigma2) -> np.ndarray:
-    s = np.atleast_1d(np.asarray(sigma2, dtype=float))
-    if s.ndim != 1 or s.size == 0:
-        raise ValueError(f"sigma2 has shape {s.shape}: expected one value or a 1-D list")
-    bad = s[~(np.isfinite(s) & (s > 0))]
-    if bad.size:
-        raise ValueError(f"sigma2={float(bad[0])!r}: expected finite decoder variances > 0")
-    return np.sort(s)
 
 
 def train_linear_sweep(
@@ -739,8 +703,8 @@ def train_linear_sweep(
         the message names the sweep point, the seed and the step).
     """
     start = time.perf_counter()
-    X = _check_data(X)
-    s_sorted = _check_sigma2(sigma2)
+    X = check_samples(X)
+    s_sorted = check_sigma2_sweep(sigma2)
     beta = check_positive("beta", beta)
     eta2 = check_positive("eta2", eta2)
     lr = check_positive("lr", lr)
@@ -753,12 +717,12 @@ def train_linear_sweep(
         )
     n, d = X.shape
     k = check_latent_dim(latent_dim, d)
-    seeds = tuple(_check_int("seed", r, 0) for r in seeds)
+    seeds = tuple(check_int("seed", r, 0) for r in seeds)
     if not seeds or len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds={seeds!r}: expected one or more distinct seeds")
-    steps = _check_int("steps", steps, 1)
-    batch_size = min(_check_int("batch_size", batch_size, 1), n)
-    batch_seed = _check_int("batch_seed", batch_seed, 0)
+    steps = check_int("steps", steps, 1)
+    batch_size = min(check_int("batch_size", batch_size, 1), n)
+    batch_seed = check_int("batch_seed", batch_seed, 0)
 
     S, R = s_sorted.size, len(seeds)
     rngs = [np.random.default_rng(r) for r in seeds]
@@ -768,7 +732,7 @@ def train_linear_sweep(
     method = gradient_method(encoder_variance, d, batch_size)
     model: dict[str, Any] = dict(beta=beta, eta2=eta2, variant=encoder_variance, method=method)
     train = dict(steps=steps, lr=lr, lr_decay=float(lr_decay), exact_expectation=exact_expectation)
-    bar = _progress_bar(
+    bar = progress_bar(
         steps * (2 if warm_start else 1), progress, f"linear VAE sweep ({S * R} runs)"
     )
     try:
@@ -781,12 +745,12 @@ def train_linear_sweep(
             model["scale"] = scale
             if warm_start:
                 anchor = np.full(R, s_sorted[0])
-                labels = _labels(s_sorted[:1], seeds)
+                labels = sweep_labels(s_sorted[:1], seeds)
                 run = _train(run, Y, anchor, 1, rngs, batches, labels, bar=bar, **train, **model)
             # Seed r's parameters at every sweep point: p = s * R + r.
             params = {name: np.tile(w, (S,) + (1,) * (w.ndim - 1)) for name, w in run.items()}
             sigma2_p = np.repeat(s_sorted, R)
-            labels = _labels(s_sorted, seeds)
+            labels = sweep_labels(s_sorted, seeds)
             params = _train(
                 params, Y, sigma2_p, S, rngs, batches, labels, bar=bar, **train, **model
             )
@@ -798,17 +762,14 @@ def train_linear_sweep(
             bar.close()
     check_finite(neg_elbo, steps, labels)
 
-    kl = kl.reshape(S, R, k)
-    var = var.reshape(S, R, k)
-    order = np.argsort(-kl, axis=-1, kind="stable")
-    return SweepResult(
-        sigma2=s_sorted,
-        seeds=seeds,
-        kl=np.take_along_axis(kl, order, axis=-1),
-        encoder_variance=np.take_along_axis(var, order, axis=-1),
-        neg_elbo=neg_elbo.reshape(S, R),
-        model="linear",
-        options={
+    return SweepResult.from_runs(
+        s_sorted,
+        seeds,
+        kl,
+        var,
+        neg_elbo,
+        "linear",
+        {
             "beta": beta,
             "eta2": eta2,
             "latent_dim": k,

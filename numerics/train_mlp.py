@@ -37,18 +37,14 @@ import contextlib
 import math
 import time
 from collections.abc import Iterable, Sequence
-from numbers import Integral, Real
+from numbers import Real
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
-from numerics.optim import Adam, check_finite, minibatches
+from numerics.optim import Adam, check_finite, minibatches, progress_bar, sweep_labels
 from numerics.sweep import ACTIVE_KL, SweepResult
-from numerics.validation import check_positive
-
-try:  # installed with scikit-learn: single-threaded BLAS for the many small products
-    from threadpoolctl import threadpool_limits
-except ImportError:  # pragma: no cover
-    threadpool_limits = None
+from numerics.validation import check_int, check_positive, check_samples, check_sigma2_sweep
 
 #: Clamp of the log-variance head (the follow-up's protocol).
 LOGVAR_MIN, LOGVAR_MAX = -12.0, 8.0
@@ -295,60 +291,10 @@ def _lr_factor(schedule: str, t: int, steps: int, lr_min: float) -> float:
     return 1 - (1 - lr_min) * u  # linear
 
 
-def _check_int(name: str, value, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral):
-        raise TypeError(f"{name}={value!r}: expected an integer")
-    if value < minimum:
-        raise ValueError(f"{name}={value!r}: expected an integer >= {minimum}")
-    return int(value)
-
-
-def _check_data(X) -> np.ndarray:
-    try:
-        X = np.asarray(X, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"X: expected a 2-D array of numbers ({exc})") from None
-    if X.ndim != 2 or X.shape[0] < 2 or X.shape[1] < 1:
-        raise ValueError(
-            f"X has shape {X.shape}: expected a 2-D array of samples x features, >= 2 rows"
-        )
-    if not np.isfinite(X).all():
-        raise ValueError("X has non-finite values: expected finite data")
-    return X
-
-
-def _check_sigma2(sigma2) -> np.ndarray:
-    try:
-        s = np.atleast_1d(np.asarray(sigma2, dtype=float))
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"sigma2={sigma2!r}: expected a number or a list of numbers") from exc
-    if s.ndim != 1 or s.size == 0:
-        raise ValueError(f"sigma2 has shape {s.shape}: expected a non-empty list of numbers")
-    bad = s[~(np.isfinite(s) & (s > 0))]
-    if bad.size:
-        raise ValueError(f"sigma2={float(bad[0])!r}: expected finite decoder variances > 0")
-    return np.sort(s)
-
-
 def _check_fraction(name: str, value) -> float:
     if isinstance(value, bool) or not isinstance(value, Real) or not 0 <= value <= 1:
         raise ValueError(f"{name}={value!r}: expected a number in [0, 1]")
     return float(value)
-
-
-def _labels(sigma2: np.ndarray, seeds: tuple[int, ...]) -> list[str]:
-    return [f"sigma2={s:g}, seed {r}" for s in sigma2 for r in seeds]
-
-
-def _progress_bar(total: int, enabled: bool, desc: str):
-    """A tqdm bar, or None when disabled or tqdm is not installed."""
-    if not enabled:
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=total, desc=desc, unit="step", leave=False)
 
 
 def _train(
@@ -498,29 +444,27 @@ def train_mlp_sweep(
         names the sweep point, the seed and the first step with a non-finite loss).
     """
     start = time.perf_counter()
-    X = _check_data(X)
-    s_sorted = _check_sigma2(sigma2)
+    X = check_samples(X)
+    s_sorted = check_sigma2_sweep(sigma2)
     beta = check_positive("beta", beta)
     lr = check_positive("lr", lr)
     init_scale = check_positive("init_scale", init_scale)
     n, d = X.shape
-    latent_dim = _check_int("latent_dim", latent_dim, 1)
-    hidden = tuple(_check_int("hidden width", h, 1) for h in hidden)
+    latent_dim = check_int("latent_dim", latent_dim, 1)
+    hidden = tuple(check_int("hidden width", h, 1) for h in hidden)
     if not hidden:
         raise ValueError("hidden=(): expected at least one hidden layer width")
-    seeds = tuple(_check_int("seed", r, 0) for r in seeds)
+    seeds = tuple(check_int("seed", r, 0) for r in seeds)
     if not seeds or len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds={seeds!r}: expected one or more distinct seeds")
-    steps = _check_int("steps", steps, 1)
-    batch_size = min(_check_int("batch_size", batch_size, 1), n)
+    steps = check_int("steps", steps, 1)
+    batch_size = min(check_int("batch_size", batch_size, 1), n)
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule={schedule!r}: expected one of {', '.join(SCHEDULES)}")
     lr_min = _check_fraction("lr_min", lr_min)
-    anchor_steps = (
-        2 * steps if anchor_steps is None else _check_int("anchor_steps", anchor_steps, 1)
-    )
+    anchor_steps = 2 * steps if anchor_steps is None else check_int("anchor_steps", anchor_steps, 1)
     first_phase = anchor_steps if warm_start else steps
-    kl_warmup = first_phase // 2 if kl_warmup is None else _check_int("kl_warmup", kl_warmup, 0)
+    kl_warmup = first_phase // 2 if kl_warmup is None else check_int("kl_warmup", kl_warmup, 0)
     if kl_warmup > first_phase:
         raise ValueError(
             f"kl_warmup={kl_warmup!r}: expected at most the {first_phase} steps of the first "
@@ -529,7 +473,7 @@ def train_mlp_sweep(
     kl_warmup_from = _check_fraction("kl_warmup_from", kl_warmup_from)
     if dtype not in ("float64", "float32"):
         raise ValueError(f"dtype={dtype!r}: expected float64 or float32")
-    batch_seed = _check_int("batch_seed", batch_seed, 0)
+    batch_seed = check_int("batch_seed", batch_seed, 0)
 
     S, R = s_sorted.size, len(seeds)
     # Standardisation (an exact reparametrisation, see the docstring).  A data set
@@ -550,19 +494,18 @@ def train_mlp_sweep(
     train = dict(beta=beta, lr=lr, schedule=schedule, lr_min=lr_min)
     warmup = dict(kl_warmup=kl_warmup, kl_start=kl_warmup_from)
     total = steps + (anchor_steps if warm_start else 0)
-    bar = train["bar"] = _progress_bar(total, progress, f"MLP VAE sweep ({S * R} runs)")
+    bar = train["bar"] = progress_bar(total, progress, f"MLP VAE sweep ({S * R} runs)")
     with contextlib.ExitStack() as stack:
         if bar is not None:
             stack.callback(bar.close)
         # The products are small (P x B x width) and many: BLAS threads mostly contend
         # (3-4x slower on a loaded 2-core machine), so use one.
-        if threadpool_limits is not None:
-            stack.enter_context(threadpool_limits(1, user_api="blas"))
+        stack.enter_context(threadpool_limits(1, user_api="blas"))
         # Overflow is expected when training diverges; it is detected and reported below.
         stack.enter_context(np.errstate(over="ignore", invalid="ignore", divide="ignore"))
         if warm_start:
             anchor = np.full(R, s_train[0])
-            labels = _labels(s_sorted[:1], seeds)
+            labels = sweep_labels(s_sorted[:1], seeds)
             _train(
                 run, Xt, anchor, 1, rngs, batches, steps=anchor_steps, labels=labels,
                 **train, **warmup,
@@ -571,7 +514,7 @@ def train_mlp_sweep(
         # Seed r's weights at every sweep point: p = s * R + r.
         params = {name: np.tile(w, (S, 1, 1)) for name, w in run.items()}
         sigma2_p = np.repeat(s_train, R)
-        labels = _labels(s_sorted, seeds)
+        labels = sweep_labels(s_sorted, seeds)
         _train(
             params, Xt, sigma2_p, S, rngs, batches, steps=steps, labels=labels,
             **train, **warmup,
@@ -580,17 +523,14 @@ def train_mlp_sweep(
         kl, var, neg_elbo = evaluate(params, X, sigma2_p, beta)
     check_finite(neg_elbo, steps, labels)
     neg_elbo += 0.5 * d * math.log(scale2)  # F of the data as given (F' + d log a)
-    kl = kl.reshape(S, R, latent_dim)
-    var = var.reshape(S, R, latent_dim)
-    order = np.argsort(-kl, axis=-1, kind="stable")
-    return SweepResult(
-        sigma2=s_sorted,
-        seeds=seeds,
-        kl=np.take_along_axis(kl, order, axis=-1),
-        encoder_variance=np.take_along_axis(var, order, axis=-1),
-        neg_elbo=neg_elbo.reshape(S, R),
-        model="mlp",
-        options={
+    return SweepResult.from_runs(
+        s_sorted,
+        seeds,
+        kl,
+        var,
+        neg_elbo,
+        "mlp",
+        {
             "beta": beta,
             "latent_dim": latent_dim,
             "hidden": list(hidden),

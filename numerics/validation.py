@@ -71,3 +71,41 @@ def check_encoder_variance(name: str) -> str:
             f"encoder_variance={name!r}: expected one of {', '.join(ENCODER_VARIANCES)}"
         )
     return name
+
+
+def check_int(name: str, value, minimum: int) -> int:
+    """An integer >= ``minimum`` (bool is refused: ``True`` is not a step count)."""
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        raise TypeError(f"{name}={value!r}: expected an integer")
+    if value < minimum:
+        raise ValueError(f"{name}={value!r}: expected an integer >= {minimum}")
+    return int(value)
+
+
+def check_samples(X) -> np.ndarray:
+    """Training data: a finite 2-D float array of samples x features, >= 2 rows."""
+    try:
+        X = np.asarray(X, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"X: expected a 2-D array of numbers ({exc})") from None
+    if X.ndim != 2 or X.shape[0] < 2 or X.shape[1] < 1:
+        raise ValueError(
+            f"X has shape {X.shape}: expected a 2-D array of samples x features, >= 2 rows"
+        )
+    if not np.isfinite(X).all():
+        raise ValueError("X has non-finite values: expected finite data")
+    return X
+
+
+def check_sigma2_sweep(sigma2) -> np.ndarray:
+    """Decoder variances of a sweep: finite, > 0, at least one; returned ascending."""
+    try:
+        s = np.atleast_1d(np.asarray(sigma2, dtype=float))
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"sigma2={sigma2!r}: expected a number or a list of numbers") from exc
+    if s.ndim != 1 or s.size == 0:
+        raise ValueError(f"sigma2 has shape {s.shape}: expected a non-empty list of numbers")
+    bad = s[~(np.isfinite(s) & (s > 0))]
+    if bad.size:
+        raise ValueError(f"sigma2={float(bad[0])!r}: expected finite decoder variances > 0")
+    return np.sort(s)
