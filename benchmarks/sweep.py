@@ -9,9 +9,12 @@ points), and must give the same numbers.  Both run in this one process, on the b
 digits (1797 x 64, pixel values 0..16), k = 4 latents, a log-spaced sweep of
 sigma'^2 over [80, 220] (the top four critical points are ~179, 164, 142 and 101), beta 1.
 
-Reported per estimator (one reparameterised sample per point, and the exact expectation
-over q): wall-clock seconds of each side (the best of ``--repeats``, taken round-robin),
-the speed-up, and the largest difference of the results (KL per latent, neg_elbo).
+Reported per trainer (the linear VAE with one reparameterised sample per point, the
+linear VAE with the exact expectation over q, and the MLP VAE of
+``numerics.train_mlp.train_mlp_sweep`` with one sample, widths (32, 32), cold-started so
+that every point trains alone exactly as in the sweep): wall-clock seconds of each side
+(the best of ``--repeats``, taken round-robin), the speed-up, and the largest difference
+of the results (KL per latent, neg_elbo).
 
 Run ``python -m benchmarks sweep`` (32 points, 2000 steps, ~1 minute) or add ``--quick``.
 """
@@ -24,8 +27,14 @@ import time
 import numpy as np
 
 from numerics.train_linear import train_linear_sweep
+from numerics.train_mlp import train_mlp_sweep
 
-ESTIMATORS = {"sampled": False, "exact": True}
+#: name -> (trainer, its options besides the sweep, steps and seed).
+TRAINERS = {
+    "sampled": (train_linear_sweep, dict(exact_expectation=False)),
+    "exact": (train_linear_sweep, dict(exact_expectation=True)),
+    "mlp": (train_mlp_sweep, dict(hidden=(32, 32), warm_start=False, kl_warmup=0)),
+}
 
 
 def load_digits() -> np.ndarray:
@@ -36,17 +45,18 @@ def load_digits() -> np.ndarray:
 
 
 def run(
-    X: np.ndarray, sigma2: np.ndarray, exact: bool, steps: int, repeats: int, seed: int
+    X: np.ndarray, sigma2: np.ndarray, trainer: str, steps: int, repeats: int, seed: int
 ) -> dict:
     """Time the vectorised sweep and the point-by-point loop; return one table row."""
-    kw = dict(latent_dim=4, steps=steps, exact_expectation=exact, seeds=(seed,), progress=False)
+    train, options = TRAINERS[trainer]
+    kw = dict(latent_dim=4, steps=steps, seeds=(seed,), progress=False, **options)
     times: dict[str, list[float]] = {"vectorised": [], "loop": []}
     for _ in range(repeats):
         t0 = time.perf_counter()
-        swept = train_linear_sweep(X, sigma2, **kw)
+        swept = train(X, sigma2, **kw)
         times["vectorised"].append(time.perf_counter() - t0)
         t0 = time.perf_counter()
-        alone = [train_linear_sweep(X, [s], **kw) for s in sigma2]
+        alone = [train(X, [s], **kw) for s in sigma2]
         times["loop"].append(time.perf_counter() - t0)
     kl = np.concatenate([a.kl for a in alone])
     neg_elbo = np.concatenate([a.neg_elbo for a in alone])
@@ -69,26 +79,29 @@ def main(argv: list[str] | None = None, *, quick: bool = False) -> int:
     parser.add_argument("--steps", type=int, default=None, help="Adam steps (2000)")
     parser.add_argument("--repeats", type=int, default=1, help="best of this many runs (1)")
     parser.add_argument("--seed", type=int, default=0, help="training seed (0)")
-    parser.add_argument("--estimators", default=",".join(ESTIMATORS), help="sampled,exact (both)")
+    parser.add_argument(
+        "--trainers", default=",".join(TRAINERS), help=f"{','.join(TRAINERS)} (all)"
+    )
     args = parser.parse_args([] if argv is None else argv)
     quick = quick or args.quick
     steps = args.steps or (500 if quick else 2000)
     X = load_digits()
     sigma2 = np.geomspace(80.0, 220.0, args.points)
     print(
-        f"sweep: linear VAE on digits {X.shape[0]} x {X.shape[1]}, k = 4, beta = 1, "
-        f"{args.points} sigma2 points in [80, 220], 1 seed, {steps} Adam steps, batch 128; "
+        f"sweep: VAEs on digits {X.shape[0]} x {X.shape[1]}, k = 4, beta = 1, "
+        f"{args.points} sigma2 points in [80, 220], 1 seed, {steps} Adam steps "
+        "(batch 128 linear, 256 MLP); "
         f"vectorised (all points at once) vs a Python loop over the points; "
         f"best of {args.repeats}"
     )
     print(
-        f"{'estimator':<11}{'vectorised s':>14}{'loop s':>10}{'speed-up':>10}"
+        f"{'trainer':<11}{'vectorised s':>14}{'loop s':>10}{'speed-up':>10}"
         f"{'us/step':>10}{'max |dKL|':>12}{'max |dF|':>11}"
     )
-    for name in (e for e in args.estimators.split(",") if e):
-        if name not in ESTIMATORS:
-            parser.error(f"unknown estimator {name!r}: expected one of {', '.join(ESTIMATORS)}")
-        row = run(X, sigma2, ESTIMATORS[name], steps, args.repeats, args.seed)
+    for name in (e for e in args.trainers.split(",") if e):
+        if name not in TRAINERS:
+            parser.error(f"unknown trainer {name!r}: expected one of {', '.join(TRAINERS)}")
+        row = run(X, sigma2, name, steps, args.repeats, args.seed)
         print(
             f"{name:<11}{row['vectorised']:>14.2f}{row['loop']:>10.2f}{row['speedup']:>9.1f}x"
             f"{row['per_step_us']:>10.0f}{row['dkl']:>12.1e}{row['dF']:>11.1e}"

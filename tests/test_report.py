@@ -1,0 +1,85 @@
+"""numerics.report: the pieces of the summary, on sweeps whose answer is known.
+
+The whole command runs in CI (`.ci/run` runs `vae-collapse report` and checks every
+file the summary links to); these tests check what the summary says.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from numerics import optimum
+from numerics.report import _follow_up_section, _mlp_section, _table, mlp_sweep
+from numerics.sweep import SweepResult
+from numerics.training import TrainingReport
+from numerics.transitions import measure_transitions
+
+SPECTRUM = np.array([4.0, 2.0, 1.0])
+
+
+def exact_report(sigma2, kl_override=None, model="mlp", options=None) -> TrainingReport:
+    """A 'trained' sweep made of the theory's optima: every transition is known."""
+    kl = np.array([[m.kl for m in optimum(SPECTRUM, s).modes] for s in sigma2])[:, None, :]
+    if kl_override is not None:
+        kl = kl_override(kl)
+    sweep = SweepResult(
+        sigma2, (0,), kl, np.ones_like(kl), np.zeros((sigma2.size, 1)), model, options or {}, 1.0
+    )
+    return TrainingReport(
+        sweep, SPECTRUM, SPECTRUM, measure_transitions(sweep, SPECTRUM), 1.0, {"source": "test"}
+    )
+
+
+def test_mlp_sweep_spans_the_top_two_transitions():
+    grid = mlp_sweep(np.array([179.0, 164.0, 142.0]))
+    assert grid[0] < 164.0 < 179.0 < grid[-1]
+    assert grid[0] == pytest.approx(0.85 * 164.0) and grid[-1] == pytest.approx(1.08 * 179.0)
+    assert (np.diff(np.log(grid)) > 0).all()
+    one = mlp_sweep(np.array([2.0, 0.0]))  # a single non-zero mode
+    assert one[0] < 2.0 < one[-1]
+    with pytest.raises(ValueError, match="every eigenvalue is 0"):
+        mlp_sweep(np.zeros(3))
+
+
+def test_table_rows_say_measured_never_active_or_beyond_the_sweep():
+    sigma2 = np.geomspace(1.5, 3.0, 30)  # covers lambda = 2 only
+
+    def silence_rank_3(kl):
+        kl[:, :, 2] = 0.0
+        return kl
+
+    rows = _table(exact_report(sigma2, silence_rank_3), absolute=True)
+    assert rows[0].count("|") == rows[1].count("|") == 8  # 7 columns
+    rank1, rank2, rank3 = rows[2:]
+    assert "beyond the sweep" in rank1
+    assert "| 2 | 2 | 2 | +0.00 % | +0.0000 |" in rank2  # exact law: exact estimate
+    assert "never active" in rank3
+
+
+def test_mlp_section_reports_idle_ranks_only_when_they_are_idle():
+    sigma2 = np.geomspace(0.8, 4.6, 40)
+    options = dict(hidden=[32, 32], decoder_hidden=[32, 32], latent_dim=3, batch_size=256,
+                   anchor_steps=4000, steps=2000)  # fmt: skip
+    plain = "\n".join(_mlp_section(exact_report(sigma2, options=options), "test"))
+    assert "stay collapsed" not in plain
+    assert "0.8 the MLP's top latent carries 0.805 nats, the linear optimum 0.805" in plain
+
+    def silence_rank_3(kl):
+        kl[:, :, 2] = 0.0
+        return kl
+
+    idle = "\n".join(_mlp_section(exact_report(sigma2, silence_rank_3, options=options), "t"))
+    assert "Latent rank(s) 3 stay collapsed" in idle
+
+
+def test_follow_up_section_states_the_largest_deviation():
+    sigma2 = np.geomspace(0.8, 4.6, 40)
+
+    def shift_rank_2(kl):  # rank 2 collapses at 2.2 instead of 2
+        kl[:, 0, 1] = [optimum([2.2], s).modes[0].kl for s in sigma2]
+        return kl
+
+    report = exact_report(sigma2, shift_rank_2, options={"n_samples": 100})
+    text = "\n".join(_follow_up_section(report))
+    assert "Largest |measured - predicted|: 0.2000 in σ'² (3 of 3 steps measured)" in text
