@@ -16,7 +16,6 @@ from typing import NoReturn
 
 import numpy as np
 
-from numerics.output import write_training
 from numerics.sources import MOMENTS, Source, from_data, from_spectrum, parse_exact
 from theory import ENCODER_VARIANCES
 
@@ -338,6 +337,7 @@ def _run_map(args: argparse.Namespace) -> None:
 
 
 def _run_train(args: argparse.Namespace) -> None:
+    from numerics.output import write_training
     from numerics.training import train_and_measure
 
     if args.data is None:

@@ -14,18 +14,32 @@ relative gap g = (lambda - lambda_c) / lambda_c with SymPy's log1p and expm1
 itself is computed with an error-free product when lambda_c is a product of
 parameters (Dekker's TwoProduct, via Veltkamp splitting), so that lambda -
 beta sigma'^2 carries no rounding error beyond the final division.
+
+Deriving the laws (stationary points, their stability, the limits) takes a few
+seconds of SymPy.  The expressions are therefore kept in a disk cache keyed by a
+hash of the source of :mod:`theory` and of this module and the SymPy version: any
+change to the derivation invalidates it, so the cache never stands in for the
+theory.  It lives in ``$VAE_COLLAPSE_CACHE`` (``off`` disables it), else
+``$XDG_CACHE_HOME/vae-collapse``, else ``~/.cache/vae-collapse``; a cache that
+cannot be read or written is ignored.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
+import pickle
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 
 import numpy as np
 import sympy as sp
 from sympy.codegen.cfunctions import expm1, log1p
 
+import theory
 from theory import QUANTITIES, derive, linear_vae
 from theory import symbols as S
 
@@ -116,25 +130,89 @@ class CompiledLaws:
         return self.stable_active[q](g, lam, sigma2, beta, eta2)
 
 
-@cache
-def compiled_laws(encoder_variance: str) -> CompiledLaws:
-    """Compile the laws of the named variant (cached per process)."""
+def _derived_expressions(encoder_variance: str) -> dict:
+    """Every SymPy expression :func:`compiled_laws` compiles, derived from :mod:`theory`."""
     d = derive(linear_vae(encoder_variance))
     if not d.gain_decreases_with_lambda:  # the pairing rule of numerics.collapse relies on it
         raise ArithmeticError("the theory does not order latents by eigenvalue")
     laws = d.optimum
     boundary = d.critical_boundary
+    return {
+        "active": {q: laws.active[q] for q in QUANTITIES},
+        "collapsed": {q: laws.collapsed[q] for q in QUANTITIES},
+        "stable_active": {q: stable_form(laws.active[q], boundary) for q in QUANTITIES},
+        "unpaired_neg_elbo": d.unpaired_laws["neg_elbo"],
+        "boundary": boundary,
+        "critical_sigma2": d.critical_sigma2,
+        "critical_beta": d.critical_beta,
+        "derivatives": dict(d.law_derivatives),
+    }
+
+
+def cache_dir() -> Path | None:
+    """Where derived expressions are cached, or None when caching is off."""
+    configured = os.environ.get("VAE_COLLAPSE_CACHE")
+    if configured:
+        return None if configured.lower() == "off" else Path(configured)
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "vae-collapse"
+
+
+def _source_key(encoder_variance: str) -> str:
+    """Hash of everything the cached expressions depend on."""
+    h = hashlib.sha256(f"{encoder_variance}|sympy {sp.__version__}|".encode())
+    for path in [*sorted(Path(theory.__file__).parent.glob("*.py")), Path(__file__)]:
+        h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()[:24]
+
+
+def law_expressions(encoder_variance: str) -> dict:
+    """The variant's law expressions: from the disk cache when it matches, else derived.
+
+    A missing, stale (other key), unreadable or corrupt cache file is not an error:
+    the laws are derived and the file is (re)written atomically when possible.
+    """
+    folder = cache_dir()
+    if folder is None:
+        return _derived_expressions(encoder_variance)
+    path = folder / f"laws-{encoder_variance}-{_source_key(encoder_variance)}.pickle"
+    try:
+        # Rebuild each expression from its stored arguments as they are: evaluating
+        # again would redistribute numbers (c (a + b) -> c a + c b), which is equal but
+        # not the same tree, and the tree is what stable_form arranged.
+        with open(path, "rb") as f, sp.evaluate(False):
+            return pickle.load(f)
+    except Exception:  # no cache yet, or a damaged one: derive below
+        pass
+    expressions = _derived_expressions(encoder_variance)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        # Write then rename: a concurrent reader sees the old file or the whole new one.
+        with tempfile.NamedTemporaryFile("wb", dir=folder, delete=False) as f:
+            pickle.dump(expressions, f)
+        os.replace(f.name, path)
+        for stale in folder.glob(f"laws-{encoder_variance}-*.pickle"):
+            if stale != path:  # from an earlier version of the theory
+                stale.unlink(missing_ok=True)
+    except OSError:  # read-only home, full disk: run without the cache
+        pass
+    return expressions
+
+
+@cache
+def compiled_laws(encoder_variance: str) -> CompiledLaws:
+    """Compile the laws of the named variant (cached per process)."""
+    e = law_expressions(encoder_variance)
+    stable_args = (GAP, *LAW_ARGS)
     return CompiledLaws(
         encoder_variance=encoder_variance,
-        active={q: _compile(laws.active[q]) for q in QUANTITIES},
-        collapsed={q: _compile(laws.collapsed[q]) for q in QUANTITIES},
-        stable_active={
-            q: _compile(stable_form(laws.active[q], boundary), (GAP, *LAW_ARGS)) for q in QUANTITIES
-        },
-        unpaired_neg_elbo=_compile(d.unpaired_laws["neg_elbo"]),
-        boundary_expr=boundary,
-        boundary=_compile(boundary),
-        critical_sigma2=_compile(d.critical_sigma2),
-        critical_beta=_compile(d.critical_beta),
-        derivatives={key: _compile(expr) for key, expr in d.law_derivatives.items()},
+        active={q: _compile(x) for q, x in e["active"].items()},
+        collapsed={q: _compile(x) for q, x in e["collapsed"].items()},
+        stable_active={q: _compile(x, stable_args) for q, x in e["stable_active"].items()},
+        unpaired_neg_elbo=_compile(e["unpaired_neg_elbo"]),
+        boundary_expr=e["boundary"],
+        boundary=_compile(e["boundary"]),
+        critical_sigma2=_compile(e["critical_sigma2"]),
+        critical_beta=_compile(e["critical_beta"]),
+        derivatives={key: _compile(x) for key, x in e["derivatives"].items()},
     )

@@ -1,0 +1,91 @@
+"""The disk cache of derived law expressions never stands in for the theory."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import sympy as sp
+
+from numerics import laws
+from numerics.laws import cache_dir, compiled_laws, law_expressions
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("VAE_COLLAPSE_CACHE", str(tmp_path))
+    compiled_laws.cache_clear()
+    yield tmp_path
+    compiled_laws.cache_clear()
+
+
+def _flat(expressions: dict) -> dict:
+    out = {}
+    for name, value in expressions.items():
+        for key, expr in value.items() if isinstance(value, dict) else [(None, value)]:
+            out[(name, key)] = expr
+    return out
+
+
+def test_a_cached_load_is_the_fresh_derivation_and_does_not_derive(cache, monkeypatch):
+    fresh = laws._derived_expressions("fixed")
+    first = law_expressions("fixed")  # derives and writes the file
+    (written,) = cache.glob("laws-fixed-*.pickle")
+
+    def no_derivation(variant):
+        raise AssertionError("derived although a matching cache file exists")
+
+    monkeypatch.setattr(laws, "_derived_expressions", no_derivation)
+    loaded = law_expressions("fixed")
+    assert _flat(loaded).keys() == _flat(fresh).keys() == _flat(first).keys()
+    for key, expr in _flat(fresh).items():
+        got = _flat(loaded)[key]
+        assert sp.srepr(got) == sp.srepr(expr), key  # the same tree, not just equal
+    # And what is compiled from the file evaluates as the fresh expression does.
+    assert written.exists()
+    args = (np.array([3.0, 5.0]), np.array([1.0, 2.0]), 1.3, 1.0)
+    cached_kl = compiled_laws("fixed").active["kl"]
+    np.testing.assert_array_equal(cached_kl(*args), laws._compile(fresh["active"]["kl"])(*args))
+
+
+def test_another_theory_source_misses_and_replaces_the_stale_file(cache, monkeypatch):
+    law_expressions("learnable")
+    (old,) = cache.glob("laws-learnable-*.pickle")
+    calls = []
+    derived = laws._derived_expressions
+
+    def counting(variant):
+        calls.append(variant)
+        return derived(variant)
+
+    monkeypatch.setattr(laws, "_derived_expressions", counting)
+    monkeypatch.setattr(laws, "_source_key", lambda variant: "an-edited-theory")
+    law_expressions("learnable")
+    assert calls == ["learnable"]  # the old file did not match
+    assert [p.name for p in cache.glob("laws-learnable-*.pickle")] == [
+        "laws-learnable-an-edited-theory.pickle"
+    ]
+    assert not old.exists()
+
+
+def test_a_corrupt_cache_file_is_derived_again_and_rewritten(cache):
+    law_expressions("learnable")
+    (path,) = cache.glob("laws-learnable-*.pickle")
+    path.write_bytes(b"not a pickle")
+    expressions = law_expressions("learnable")
+    assert "critical_sigma2" in expressions
+    assert path.read_bytes() != b"not a pickle"
+
+
+def test_an_unwritable_cache_is_ignored(tmp_path, monkeypatch):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("VAE_COLLAPSE_CACHE", str(blocker / "cache"))  # cannot be created
+    assert "critical_sigma2" in law_expressions("learnable")
+
+
+def test_cache_location(monkeypatch, tmp_path):
+    monkeypatch.setenv("VAE_COLLAPSE_CACHE", "off")
+    assert cache_dir() is None
+    monkeypatch.delenv("VAE_COLLAPSE_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert cache_dir() == tmp_path / "vae-collapse"
