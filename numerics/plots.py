@@ -52,12 +52,14 @@ def _mark_critical(ax, result: MapResult, label: bool = False) -> None:
             continue
         ax.axvline(c.value, color="0.6", lw=0.6, ls="--", zorder=0)
         if label and i < _LABELLED:
+            # At the top: the labelled points are the largest, where every KL is ~0
+            # below, so the labels stay clear of the curves.
             ax.annotate(
                 f"{c.value:.4g}",
-                (c.value, 0.03),
+                (c.value, 0.97),
                 xycoords=("data", "axes fraction"),
                 rotation=90,
-                va="bottom",
+                va="top",
                 ha="right",
                 fontsize=7,
                 color="0.3",
@@ -84,7 +86,7 @@ def plot_kl(result: MapResult, out: Path) -> list[Path]:
     ax.set_xlabel(_LABEL[result.variable])
     ax.set_ylabel("KL(q(z|x) || p(z)) per latent [nats]")
     ax.set_title(_title(result), fontsize=9)
-    ax.legend(loc="upper right", fontsize=8)
+    ax.legend(loc="center right", fontsize=8)  # the labels of the critical points are on top
     return _save(fig, out, "kl")
 
 
