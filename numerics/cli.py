@@ -168,6 +168,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=None, help="minibatch size")
     p.add_argument("--lr", type=_number, default=None, help="Adam step size")
     p.add_argument(
+        "--hidden",
+        type=_widths,
+        default=None,
+        metavar="W1,W2,...",
+        help="mlp only: encoder hidden widths, mirrored in the decoder (default 32,32)",
+    )
+    p.add_argument(
         "--exact-gradients",
         action="store_true",
         help="linear model: exact expectation over q instead of one sample",
@@ -199,6 +206,16 @@ def _seeds(text: str) -> tuple[int, ...]:
     if any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
         raise argparse.ArgumentTypeError(f"{text!r}: expected distinct seeds >= 0")
     return seeds
+
+
+def _widths(text: str) -> tuple[int, ...]:
+    try:
+        widths = tuple(int(t) for t in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected widths such as 64,32") from None
+    if any(w < 1 for w in widths):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected layer widths >= 1")
+    return widths
 
 
 def _range(text: str) -> tuple[float, float]:
@@ -344,6 +361,8 @@ def _run_train(args: argparse.Namespace) -> None:
         raise UsageError("train needs data (--data): a spectrum alone cannot be trained on")
     if args.model == "mlp" and (args.encoder_variance != "learnable" or args.exact_gradients):
         raise UsageError("--encoder-variance and --exact-gradients apply to --model linear only")
+    if args.model == "linear" and args.hidden is not None:
+        raise UsageError("--hidden applies to --model mlp only")
     if args.points < 2:
         raise ValueError(f"--points {args.points}: expected at least 2 sweep points")
     source = from_data(args.data, args.moment, args.scale)
@@ -370,6 +389,8 @@ def _run_train(args: argparse.Namespace) -> None:
     if args.model == "linear":
         options["encoder_variance"] = args.encoder_variance
         options["exact_expectation"] = args.exact_gradients or None
+    else:
+        options["hidden"] = args.hidden
     report = train_and_measure(
         X,
         model=args.model,

@@ -14,6 +14,9 @@ from __future__ import annotations
 import json
 import math
 import multiprocessing
+import os
+import shutil
+import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -161,30 +164,47 @@ def _follow_up_section(follow: TrainingReport) -> list[str]:
 def make_report(
     data: str = "digits", out: Path = Path("report"), pdf: bool = True, progress: bool = True
 ) -> Path:
-    """Run everything on ``data`` and write ``out/summary.md`` with what it produced."""
+    """Run everything on ``data`` and write ``out/summary.md`` with what it produced.
+
+    All or nothing: the data are read and checked before anything starts, the report
+    is built in a scratch folder next to ``out``, and its files and folders replace
+    those of ``out`` only once everything was written.
+    """
     t0 = time.perf_counter()
-    out.mkdir(parents=True, exist_ok=True)
-    lines: list[str] = []
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out}: exists and is not a folder")
+    source = from_data(data)  # bad data: one error, before anything is printed or written
+    _log(f"read {data}", t0)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     # The data-independent follow-up protocol trains in a second process meanwhile.
     # "spawn": a fresh interpreter, not a fork of this one with its BLAS threads.
     pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
     try:
         follow_future = pool.submit(_follow_up)
         _log("the follow-up protocol (MLP VAE on the 8-d mixture) runs in a second process", t0)
-        summary = _report_parts(data, out, pdf, progress, t0, follow_future, lines)
+        _report_parts(data, source, scratch, pdf, progress, t0, follow_future)
+        out.mkdir(exist_ok=True)
+        for entry in sorted(scratch.iterdir()):
+            target = out / entry.name
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)  # the previous report's folder of that name
+            os.replace(entry, target)
     finally:
         pool.shutdown(cancel_futures=True)
+        shutil.rmtree(scratch, ignore_errors=True)
+    summary = out / "summary.md"
+    _log(f"done: {summary}", t0)
     return summary
 
 
-def _report_parts(data, out, pdf, progress, t0, follow_future, lines) -> Path:
+def _report_parts(data, source, out, pdf, progress, t0, follow_future) -> None:
     """Everything but the follow-up protocol, then the summary (see :func:`make_report`)."""
-
+    lines: list[str] = []
     _log("derivations", t0)
     derived = write_derivations(out / "derivations", pdf=None if pdf else False)
 
     _log(f"thresholds of {data}", t0)
-    source = from_data(data)
     rec = source.record
     lam = source.eigenvalues
     th = thresholds(lam)
@@ -294,7 +314,4 @@ def _report_parts(data, out, pdf, progress, t0, follow_future, lines) -> Path:
         *_mlp_section(mlp, data),
         *_follow_up_section(follow),
     ]
-    summary = out / "summary.md"
-    summary.write_text("\n".join(lines))
-    _log(f"done: {summary}", t0)
-    return summary
+    (out / "summary.md").write_text("\n".join(lines))

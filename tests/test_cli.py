@@ -104,6 +104,29 @@ BAD_INPUTS = {
     "map bad range": (["map", "--spectrum", "4,2", "--range", "3"], "LO:HI"),
     "map reversed range": (["map", "--spectrum", "4,2", "--range", "3:1"], "lo < hi"),
     "map points": (["map", "--spectrum", "4,2", "--points", "1"], "points=1"),
+    "train on a spectrum": (["train", "--spectrum", "4,2"], "needs data"),
+    "train one point": (["train", "--data", "digits", "--points", "1"], "--points 1"),
+    "train reversed range": (
+        ["train", "--data", "digits", "--sigma2-range", "3:1"],
+        "expected lo < hi",
+    ),
+    "train negative range": (
+        ["train", "--data", "digits", "--sigma2-range=-1:3"],
+        "lo=-1.0",
+    ),
+    "train mlp exact gradients": (
+        ["train", "--data", "digits", "--model", "mlp", "--exact-gradients"],
+        "--model linear only",
+    ),
+    "train hidden for linear": (["train", "--data", "digits", "--hidden", "8"], "--model mlp"),
+    "train bad widths": (
+        ["train", "--data", "digits", "--model", "mlp", "--hidden", "0,3"],
+        "'0,3'",
+    ),
+    "train repeated seeds": (["train", "--data", "digits", "--seeds", "1,1"], "'1,1'"),
+    "train zero steps": (["train", "--data", "digits", "--steps", "0"], "steps=0"),
+    "train lr": (["train", "--data", "digits", "--lr", "-0.1"], "lr=-0.1"),
+    "train unknown model": (["train", "--data", "digits", "--model", "cnn"], "'cnn'"),
 }
 
 
@@ -224,3 +247,42 @@ def test_digits_thresholds_are_the_covariance_eigenvalues(capsys):
     assert np.all(errors[nonzero] <= 1e-39 * values[nonzero])
     assert np.all(errors[~nonzero] == 0) and (~nonzero).sum() == 3  # constant pixels
     assert all(len(v.replace(".", "").lstrip("0")) >= 40 for v in certified["critical_sigma2"][:61])
+
+
+def test_train_json_keys_and_files(tmp_path, capsys):
+    """DESIGN.md section 6: ``points``, ``predicted_critical_sigma2`` (descending) and
+    ``measured_critical_sigma2`` (same order, null where unresolved)."""
+    out_dir = tmp_path / "t"
+    argv = ["train", "--data", "synthetic:rotated:spectrum=4;2;1;0.5,n=3000", "--exact-gradients"]
+    code, out, err = run(capsys, *argv, "--latent-dim", "2", "--points", "12", "--json",
+                         "--out", str(out_dir))  # fmt: skip
+    assert code == 0 and err == ""
+    result = json.loads(out)  # one JSON object, nothing else on stdout
+    assert len(result["points"]) == 12
+    assert set(result["points"][0]) >= {"sigma2", "kl", "active", "neg_elbo"}
+    predicted = result["predicted_critical_sigma2"]
+    assert predicted == sorted(predicted, reverse=True) and len(predicted) == 2
+    measured = result["measured_critical_sigma2"]
+    assert len(measured) == 2
+    # The two thresholds of the data's top modes (sample eigenvalues near 4 and 2).
+    assert measured == pytest.approx(predicted, rel=0.02)
+    names = sorted(p.name for p in out_dir.iterdir())
+    assert names == ["points.csv", "train.json", "training.pdf", "training.png"]
+
+
+def test_train_mlp_human_output(capsys):
+    argv = ["train", "--data", "synthetic:mixture:n=1000", "--model", "mlp", "--hidden", "8"]
+    code, out, err = run(capsys, *argv, "--steps", "50", "--points", "3", "--no-progress")
+    assert code == 0 and err == ""
+    lines = out.splitlines()
+    assert lines[1].startswith("MLP VAE, 3 sweep points x 1 seed in ")
+    assert lines[2].split() == ["rank", "predicted", "measured", "rel.", "error", "bracket"]
+    assert len(lines) == 3 + 4  # four latent ranks
+
+
+def test_report_checks_its_data_before_doing_anything(tmp_path, capsys):
+    out_dir = tmp_path / "report"
+    code, out, err = run(capsys, "report", "--data", "/nonexistent/x.npy", "--out", str(out_dir))
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and "/nonexistent/x.npy" in err
+    assert not out_dir.exists()  # nothing half-written
