@@ -354,6 +354,9 @@ def _run_map(args: argparse.Namespace) -> None:
 
 
 def _run_train(args: argparse.Namespace) -> None:
+    from numerics.allocator import keep_freed_memory
+
+    keep_freed_memory()  # training temporaries without page faults (numerics/allocator.py)
     from numerics.output import write_training
     from numerics.training import train_and_measure
 
@@ -422,8 +425,10 @@ def _run_train(args: argparse.Namespace) -> None:
 
 
 def _run_report(args: argparse.Namespace) -> None:
+    from numerics.allocator import keep_freed_memory
     from numerics.report import make_report
 
+    keep_freed_memory()  # training temporaries without page faults (numerics/allocator.py)
     make_report(args.data, args.out, pdf=not args.no_pdf, progress=not args.no_progress)
 
 

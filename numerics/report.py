@@ -76,8 +76,10 @@ def _table(report: TrainingReport, absolute: bool = False) -> list[str]:
 
 def _follow_up() -> TrainingReport:
     """The follow-up protocol, measured (run in a worker process, without a bar)."""
+    from numerics.allocator import keep_freed_memory
     from numerics.train_mlp import follow_up_protocol
 
+    keep_freed_memory()  # a fresh process: the command line's setting is not inherited
     sweep, sample_eig = follow_up_protocol(progress=False)
     predicted = np.array(thresholds(sample_eig, 1.0, TRAINED_LATENTS).critical_sigma2)
     measured = measure_transitions(sweep, predicted)
