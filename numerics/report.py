@@ -18,7 +18,6 @@ import os
 import shutil
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -180,12 +179,13 @@ def make_report(
     out.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     # The data-independent follow-up protocol trains in a second process meanwhile.
-    # "spawn": a fresh interpreter, not a fork of this one with its BLAS threads.
-    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+    # "spawn": a fresh interpreter, not a fork of this one with its BLAS threads.  On
+    # any error or Ctrl-C, leaving the `with` terminates the worker at once.
     try:
-        follow_future = pool.submit(_follow_up)
-        _log("the follow-up protocol (MLP VAE on the 8-d mixture) runs in a second process", t0)
-        _report_parts(data, source, scratch, pdf, progress, t0, follow_future)
+        with multiprocessing.get_context("spawn").Pool(1) as pool:
+            follow_up = pool.apply_async(_follow_up)
+            _log("the follow-up protocol (MLP VAE on the 8-d mixture) runs in a second process", t0)
+            _report_parts(data, source, scratch, pdf, progress, t0, follow_up)
         out.mkdir(exist_ok=True)
         for entry in sorted(scratch.iterdir()):
             target = out / entry.name
@@ -193,14 +193,13 @@ def make_report(
                 shutil.rmtree(target)  # the previous report's folder of that name
             os.replace(entry, target)
     finally:
-        pool.shutdown(cancel_futures=True)
         shutil.rmtree(scratch, ignore_errors=True)
     summary = out / "summary.md"
     _log(f"done: {summary}", t0)
     return summary
 
 
-def _report_parts(data, source, out, pdf, progress, t0, follow_future) -> None:
+def _report_parts(data, source, out, pdf, progress, t0, follow_up) -> None:
     """Everything but the follow-up protocol, then the summary (see :func:`make_report`)."""
     lines: list[str] = []
     _log("derivations", t0)
@@ -259,7 +258,7 @@ def _report_parts(data, source, out, pdf, progress, t0, follow_future) -> None:
     write_training(mlp, out / "train_mlp")
 
     _log("waiting for the follow-up protocol", t0)
-    follow = follow_future.result()
+    follow = follow_up.get()
     write_training(follow, out / "train_mlp_mixture")
     total = time.perf_counter() - t0
 

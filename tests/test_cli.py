@@ -286,3 +286,15 @@ def test_report_checks_its_data_before_doing_anything(tmp_path, capsys):
     assert code == 2 and out == ""
     assert err.count("\n") == 1 and "/nonexistent/x.npy" in err
     assert not out_dir.exists()  # nothing half-written
+
+
+def test_ctrl_c_is_one_line_and_status_130(capsys, monkeypatch):
+    from numerics import cli
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(cli._COMMANDS, "threshold", interrupted)
+    code, out, err = run(capsys, "threshold", "--spectrum", "4,2")
+    assert code == 130 and out == ""
+    assert err == "vae-collapse: interrupted\n"
