@@ -16,6 +16,7 @@ from typing import NoReturn
 
 import numpy as np
 
+from numerics.optim import TrainingDiverged
 from numerics.sources import MOMENTS, Source, from_data, from_spectrum, parse_exact
 from theory import ENCODER_VARIANCES
 
@@ -450,6 +451,9 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, ValueError, TypeError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
+    except TrainingDiverged as exc:  # not bad input, but a run that failed: status 1
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:  # Ctrl-C: outputs are all-or-nothing, so nothing to clean
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130  # 128 + SIGINT, as shells report it

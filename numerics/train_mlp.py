@@ -505,7 +505,9 @@ def train_mlp_sweep(
         stack.enter_context(np.errstate(over="ignore", invalid="ignore", divide="ignore"))
         if warm_start:
             anchor = np.full(R, s_train[0])
-            labels = sweep_labels(s_sorted[:1], seeds)
+            labels = [
+                f"{label} (the warm-start anchor)" for label in sweep_labels(s_sorted[:1], seeds)
+            ]
             _train(
                 run, Xt, anchor, 1, rngs, batches, steps=anchor_steps, labels=labels,
                 **train, **warmup,

@@ -298,3 +298,14 @@ def test_ctrl_c_is_one_line_and_status_130(capsys, monkeypatch):
     code, out, err = run(capsys, "threshold", "--spectrum", "4,2")
     assert code == 130 and out == ""
     assert err == "vae-collapse: interrupted\n"
+
+
+def test_divergence_is_one_line_status_1_and_writes_nothing(tmp_path, capsys):
+    out_dir = tmp_path / "t"
+    argv = ["train", "--data", "digits", "--lr", "1e100", "--points", "3", "--steps", "60"]
+    code, out, err = run(capsys, *argv, "--no-progress", "--out", str(out_dir))
+    assert code == 1 and out == ""
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("vae-collapse: error: training diverged at sigma2=")
+    assert "at step" in err and "lower --lr" in err
+    assert not out_dir.exists()
