@@ -454,6 +454,10 @@ def main(argv: list[str] | None = None) -> int:
     except TrainingDiverged as exc:  # not bad input, but a run that failed: status 1
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1
+    except MemoryError as exc:  # e.g. a sweep too large for this machine: say so, status 1
+        print(f"{PROG}: error: out of memory ({exc}): ask for less (fewer points, seeds, "
+              "or a smaller batch)", file=sys.stderr)  # fmt: skip
+        return 1
     except KeyboardInterrupt:  # Ctrl-C: outputs are all-or-nothing, so nothing to clean
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130  # 128 + SIGINT, as shells report it
