@@ -7,6 +7,7 @@ where they came from and what was done to them, which every command prints.
 from __future__ import annotations
 
 import inspect
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -164,7 +165,10 @@ def _load_csv(path: Path) -> np.ndarray:
         skip = 0
     except ValueError:
         skip = 1
-    return np.loadtxt(path, delimiter=",", skiprows=skip, ndmin=2)
+    with warnings.catch_warnings():
+        # An empty file is reported below by its shape, in one line, not as a warning.
+        warnings.simplefilter("ignore", UserWarning)
+        return np.loadtxt(path, delimiter=",", skiprows=skip, ndmin=2)
 
 
 def parse_data_source(text: str) -> Dataset:

@@ -324,3 +324,22 @@ def test_out_of_memory_is_one_line_and_status_1(capsys, monkeypatch):
     assert code == 1 and out == ""
     assert err.count("\n") == 1 and err.startswith("vae-collapse: error: out of memory (")
     assert "61.0 GiB" in err
+
+
+def test_report_refuses_constant_data_before_doing_anything(tmp_path, capsys):
+    path = tmp_path / "const.npy"
+    np.save(path, np.ones((10, 3)))
+    out_dir = tmp_path / "report"
+    code, out, err = run(capsys, "report", "--data", str(path), "--out", str(out_dir))
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "every covariance eigenvalue is 0" in err
+    assert not out_dir.exists()
+
+
+@pytest.mark.filterwarnings("error::UserWarning")  # a warning would be a second line
+def test_an_empty_csv_is_one_line_without_warnings(tmp_path, capsys):
+    path = tmp_path / "empty.csv"
+    path.write_text("a,b\n")
+    code, out, err = run(capsys, "threshold", "--data", str(path))
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "shape (0, 1)" in err

@@ -64,6 +64,7 @@ def test_mlp_section_reports_idle_ranks_only_when_they_are_idle():
     plain = "\n".join(_mlp_section(exact_report(sigma2, options=options), "test"))
     assert "stay collapsed" not in plain
     assert "0.8 the MLP's top latent carries 0.805 nats, the linear optimum 0.805" in plain
+    assert "as much as a linear decoder, no more" in plain
 
     def silence_rank_3(kl):
         kl[:, :, 2] = 0.0
@@ -71,6 +72,13 @@ def test_mlp_section_reports_idle_ranks_only_when_they_are_idle():
 
     idle = "\n".join(_mlp_section(exact_report(sigma2, silence_rank_3, options=options), "t"))
     assert "Latent rank(s) 3 stay collapsed" in idle
+
+    def double_rank_1(kl):
+        kl[:, :, 0] *= 2
+        return kl
+
+    more = "\n".join(_mlp_section(exact_report(sigma2, double_rank_1, options=options), "t"))
+    assert "carries 1.609 nats, the linear optimum 0.805: a nonlinear decoder does more" in more
 
 
 def test_follow_up_section_states_the_largest_deviation():
