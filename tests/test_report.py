@@ -80,6 +80,14 @@ def test_mlp_section_reports_idle_ranks_only_when_they_are_idle():
     more = "\n".join(_mlp_section(exact_report(sigma2, double_rank_1, options=options), "t"))
     assert "carries 1.609 nats, the linear optimum 0.805: a nonlinear decoder does more" in more
 
+    def all_collapsed(kl):  # a run that never left the collapsed state
+        return np.zeros_like(kl)
+
+    stuck = "\n".join(_mlp_section(exact_report(sigma2, all_collapsed, options=options), "t"))
+    assert "less than the linear optimum 0.805" in stuck
+    assert "does not test the theory" in stuck
+    assert "linear thresholds apply" not in stuck and "stay collapsed" not in stuck
+
 
 def test_follow_up_section_states_the_largest_deviation():
     sigma2 = np.geomspace(0.8, 4.6, 40)
@@ -91,3 +99,14 @@ def test_follow_up_section_states_the_largest_deviation():
     report = exact_report(sigma2, shift_rank_2, options={"n_samples": 100})
     text = "\n".join(_follow_up_section(report))
     assert "Largest |measured - predicted|: 0.2000 in σ'² (3 of 3 steps measured)" in text
+
+
+def test_batches_shrink_on_wide_data_and_not_on_digits():
+    from numerics.report import LINEAR_OPTIONS, MLP_OPTIONS, _batch
+
+    assert _batch("linear", LINEAR_OPTIONS, 64) == 2048  # digits: as configured
+    assert _batch("mlp", MLP_OPTIONS, 64) == 256
+    assert _batch("linear", LINEAR_OPTIONS, 256) == 512  # same rows x dimensions
+    assert _batch("mlp", MLP_OPTIONS, 256) == 64
+    assert _batch("linear", LINEAR_OPTIONS, 10**6) == 128  # the floors
+    assert _batch("mlp", MLP_OPTIONS, 10**6) == 64
