@@ -101,12 +101,9 @@ def test_follow_up_section_states_the_largest_deviation():
     assert "Largest |measured - predicted|: 0.2000 in σ'² (3 of 3 steps measured)" in text
 
 
-def test_batches_shrink_on_wide_data_and_not_on_digits():
-    from numerics.report import LINEAR_OPTIONS, MLP_OPTIONS, _batch
+def test_linear_batches_shrink_on_wide_data_and_not_on_digits():
+    from numerics.report import _linear_batch
 
-    assert _batch("linear", LINEAR_OPTIONS, 64) == 2048  # digits: as configured
-    assert _batch("mlp", MLP_OPTIONS, 64) == 256
-    assert _batch("linear", LINEAR_OPTIONS, 256) == 512  # same rows x dimensions
-    assert _batch("mlp", MLP_OPTIONS, 256) == 64
-    assert _batch("linear", LINEAR_OPTIONS, 10**6) == 128  # the floors
-    assert _batch("mlp", MLP_OPTIONS, 10**6) == 64
+    assert _linear_batch(64) == 2048  # digits: as configured
+    assert _linear_batch(256) == 512  # the same rows x dimensions
+    assert _linear_batch(10**6) == 128  # the floor
