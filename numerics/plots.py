@@ -130,6 +130,7 @@ def plot_staircase(result: MapResult, out: Path) -> list[Path]:
     _log_x(ax, result.grid[0], result.grid[-1])
     ax.set_xlabel(_LABEL[result.variable])
     ax.set_ylabel("active latents")
+    ax.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))  # counts
     ax.set_title(_title(result), fontsize=9)
     return _save(fig, out, "staircase")
 
@@ -209,6 +210,7 @@ def plot_training(report, theory: MapResult, out: Path, stem: str = "training") 
         theory.grid, theory.curves["n_active"], where="post", color="0.5", ls="--", label="theory"
     )
     ax2.set_ylabel("active latents")
+    ax2.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))  # counts
     ax2.set_xlabel(_LABEL["sigma2"])
     ax2.legend(fontsize=7)
     _log_x(ax2, lo, hi)
