@@ -7,6 +7,7 @@ and seed), so one update trains all points of a sweep at once.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -98,3 +99,22 @@ def progress_bar(total: int, enabled: bool, desc: str):
     except ImportError:  # optional: no bar without tqdm
         return None
     return tqdm(total=total, desc=desc, unit="step", leave=False)
+
+
+def seed_noise(
+    rngs: list[np.random.Generator],
+    n_sigma2: int,
+    shape: tuple[int, ...],
+    dtype: Any = np.float64,
+) -> np.ndarray:
+    """Standard normal draws for every run, run p = s * R + r drawing from seed r.
+
+    Common random numbers: each seed draws ``shape`` once per step and every sweep
+    point of that seed uses the same draws, so a sweep gives what its points trained
+    one at a time give.  Returns (n_sigma2 * R, *shape); with one seed (1, *shape),
+    which broadcasts over the sweep axis without a copy.
+    """
+    draws = np.stack([rng.standard_normal(shape, dtype=dtype) for rng in rngs])
+    if len(rngs) == 1:
+        return draws
+    return np.broadcast_to(draws, (n_sigma2, *draws.shape)).reshape(-1, *shape)

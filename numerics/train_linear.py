@@ -148,7 +148,14 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from numerics.optim import Adam, check_finite, minibatches, progress_bar, sweep_labels
+from numerics.optim import (
+    Adam,
+    check_finite,
+    minibatches,
+    progress_bar,
+    seed_noise,
+    sweep_labels,
+)
 from numerics.sweep import ACTIVE_KL, SweepResult
 from numerics.validation import (
     check_int,
@@ -603,14 +610,9 @@ def _train(
     opt = Adam(lr=lr)
     for t in range(1, steps + 1):
         y = Y[next(batches)]
-        eps = None
-        if not exact_expectation:
-            # One draw per seed, latent and data point, shared by every sweep point of
-            # the seed: eps[s * R + r] = draws[r] (one seed: broadcast, no copy).
-            draws = np.stack([rng.standard_normal((k, y.shape[0])) for rng in rngs])
-            if len(rngs) > 1:
-                draws = np.broadcast_to(draws, (n_sigma2, *draws.shape))
-            eps = draws.reshape(-1, k, y.shape[0])
+        # One draw per seed, latent and data point, shared by every sweep point of the
+        # seed: eps[s * R + r] = draws[r].
+        eps = None if exact_expectation else seed_noise(rngs, n_sigma2, (k, y.shape[0]))
         check = t % CHECK_EVERY == 0 or t == steps
         loss, grads = loss_and_grads(params, y, sigma2_p, eps=eps, with_loss=check, **model)
         opt.lr = lr * lr_decay ** ((t - 1) / max(steps - 1, 1))

@@ -42,7 +42,14 @@ from numbers import Real
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from numerics.optim import Adam, check_finite, minibatches, progress_bar, sweep_labels
+from numerics.optim import (
+    Adam,
+    check_finite,
+    minibatches,
+    progress_bar,
+    seed_noise,
+    sweep_labels,
+)
 from numerics.sweep import ACTIVE_KL, SweepResult
 from numerics.validation import check_int, check_positive, check_samples, check_sigma2_sweep
 
@@ -140,8 +147,9 @@ def loss_and_grads(
         Weights (P, fan_in, fan_out) and biases (P, 1, fan_out), see :func:`layer_widths`.
     x : ndarray, shape (B, d)
         The minibatch, shared by all P sweep points.
-    eps : ndarray, shape (P, B, k)
-        Standard normal noise of the reparameterisation z = mu + exp(logvar / 2) eps.
+    eps : ndarray, shape (P, B, k) or (1, B, k)
+        Standard normal noise of the reparameterisation z = mu + exp(logvar / 2) eps
+        (one slice broadcasts over all sweep points).
     sigma2 : ndarray, shape (P,)
         Decoder variance of each sweep point.
     beta : float
@@ -316,7 +324,6 @@ def _train(
     kl_start: float = 1.0,
 ) -> None:
     """Adam on all P = n_repeat * len(rngs) points in place; seed r's noise serves all s."""
-    R = len(rngs)
     P = sigma2_p.size
     k = params["mu.W"].shape[-1]
     opt = Adam(lr=lr)
@@ -325,8 +332,7 @@ def _train(
     for t in range(1, steps + 1):
         idx = next(batches)
         xb = X[idx]
-        noise = np.stack([rng.standard_normal((idx.size, k), dtype=X.dtype) for rng in rngs])
-        eps = np.broadcast_to(noise, (n_repeat, R, idx.size, k)).reshape(P, idx.size, k)
+        eps = seed_noise(rngs, n_repeat, (idx.size, k), X.dtype)  # seed r's draws for all s
         beta_t = beta
         if t <= kl_warmup:
             beta_t = beta * (kl_start + (1 - kl_start) * (t - 1) / kl_warmup)
