@@ -356,23 +356,20 @@ def _run_map(args: argparse.Namespace) -> None:
 
 def _run_train(args: argparse.Namespace) -> None:
     from numerics.allocator import keep_freed_memory
-
-    keep_freed_memory()  # training temporaries without page faults (numerics/allocator.py)
     from numerics.output import write_training
     from numerics.training import train_and_measure
 
+    # The options first: they are cheap to check, the data may not be.
     if args.data is None:
         raise UsageError("train needs data (--data): a spectrum alone cannot be trained on")
+    if args.moment == "uncentred":
+        raise UsageError("train uses the centred covariance (the models have a bias)")
     if args.model == "mlp" and (args.encoder_variance != "learnable" or args.exact_gradients):
         raise UsageError("--encoder-variance and --exact-gradients apply to --model linear only")
     if args.model == "linear" and args.hidden is not None:
         raise UsageError("--hidden applies to --model mlp only")
     if args.points < 2:
         raise ValueError(f"--points {args.points}: expected at least 2 sweep points")
-    source = from_data(args.data, args.moment, args.scale)
-    X = np.asarray(source.dataset.X, dtype=float) * source.scale
-    if args.moment == "uncentred":
-        raise UsageError("train uses the centred covariance (the models have a bias)")
     grid = None
     if args.sigma2_range:
         lo, hi = args.sigma2_range
@@ -382,6 +379,9 @@ def _run_train(args: argparse.Namespace) -> None:
         if not lo < hi:
             raise ValueError(f"--sigma2-range {lo}:{hi}: expected lo < hi")
         grid = np.geomspace(lo, hi, args.points)
+    source = from_data(args.data, args.moment, args.scale)
+    X = np.asarray(source.dataset.X, dtype=float) * source.scale
+    keep_freed_memory()  # training temporaries without page faults (numerics/allocator.py)
     options = {
         "seeds": args.seeds,
         "steps": args.steps,
@@ -403,6 +403,7 @@ def _run_train(args: argparse.Namespace) -> None:
         beta=float(args.beta),
         latent_dim=args.latent_dim,
         data=source.record,
+        eigenvalues=source.eigenvalues,
         **options,
     )
     paths = write_training(report, args.out) if args.out is not None else []

@@ -281,6 +281,7 @@ def _report_parts(data, source, out, pdf, progress, t0, follow_up) -> None:
         model="linear",
         latent_dim=latents,
         data=rec,
+        eigenvalues=lam,
         progress=progress,
         **(LINEAR_OPTIONS | {"batch_size": _linear_batch(X.shape[1])}),
     )
@@ -293,6 +294,7 @@ def _report_parts(data, source, out, pdf, progress, t0, follow_up) -> None:
         sigma2=mlp_sweep(linear.predicted),
         latent_dim=latents,
         data=rec,
+        eigenvalues=lam,
         progress=progress,
         **MLP_OPTIONS,
     )

@@ -88,17 +88,25 @@ def train_and_measure(
     beta: float = 1.0,
     latent_dim: int = 4,
     data: dict[str, Any] | None = None,
+    eigenvalues: np.ndarray | None = None,
     **train_options: Any,
 ) -> TrainingReport:
     """Train ``model`` over a sweep of sigma'^2 and measure every transition.
 
-    ``train_options`` go to :func:`numerics.train_linear.train_linear_sweep` or
+    ``eigenvalues``: the spectrum of the centred 1/N covariance of exactly ``X``,
+    descending, when the caller already has it (``Source.eigenvalues`` of the same
+    data); otherwise it is computed here.  ``train_options`` go to
+    :func:`numerics.train_linear.train_linear_sweep` or
     :func:`numerics.train_mlp.train_mlp_sweep` (None values are left at their defaults).
     """
     if model not in MODELS:
         raise ValueError(f"model={model!r}: expected one of {', '.join(MODELS)}")
     X = np.asarray(X, dtype=float)
-    spectrum = covariance_spectrum(X).eigenvalues
+    spectrum = (
+        covariance_spectrum(X).eigenvalues
+        if eigenvalues is None
+        else np.asarray(eigenvalues, dtype=float)
+    )
     encoder_variance = train_options.get("encoder_variance") or "learnable"
     # Data-dependent encoder variance has the learnable variant's thresholds (its
     # optimum has a constant variance); the theory for it is the learnable one.
