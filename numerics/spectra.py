@@ -255,13 +255,7 @@ class _Rows:
         """Locate and report the first non-finite entry; else report the overflow."""
         biggest = 0.0
         for start, chunk in self.chunks(rows):
-            bad = ~np.isfinite(chunk)
-            if bad.any():
-                i, j = (int(k) for k in np.argwhere(bad)[0])
-                raise ValueError(
-                    f"X[{start + i}, {j}] = {float(chunk[i, j])!r} is not finite: "
-                    "expected finite values"
-                )
+            _check_finite_block(chunk, start)
             biggest = max(biggest, float(np.abs(chunk).max()))
         raise ValueError(
             f"X has entries up to {biggest:.3g} in magnitude and {what} overflows float64: "
@@ -270,6 +264,7 @@ class _Rows:
 
 
 def _check_finite_block(block: np.ndarray, row0: int, col0: int = 0) -> None:
+    """Raise naming the first non-finite entry of a block of X at (row0, col0)."""
     bad = ~np.isfinite(block)
     if bad.any():
         i, j = (int(k) for k in np.argwhere(bad)[0])
