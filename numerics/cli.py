@@ -199,21 +199,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _seeds(text: str) -> tuple[int, ...]:
+def _integers(text: str, example: str) -> tuple[int, ...]:
+    """Comma-separated integers, e.g. ``0,1,2``; ``example`` names what is expected."""
     try:
-        seeds = tuple(int(t) for t in text.split(","))
+        return tuple(int(t) for t in text.split(","))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected seeds such as 0,1,2") from None
+        raise argparse.ArgumentTypeError(f"{text!r}: expected {example}") from None
+
+
+def _seeds(text: str) -> tuple[int, ...]:
+    seeds = _integers(text, "seeds such as 0,1,2")
     if any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
         raise argparse.ArgumentTypeError(f"{text!r}: expected distinct seeds >= 0")
     return seeds
 
 
 def _widths(text: str) -> tuple[int, ...]:
-    try:
-        widths = tuple(int(t) for t in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected widths such as 64,32") from None
+    widths = _integers(text, "widths such as 64,32")
     if any(w < 1 for w in widths):
         raise argparse.ArgumentTypeError(f"{text!r}: expected layer widths >= 1")
     return widths
