@@ -185,17 +185,20 @@ def law_expressions(encoder_variance: str) -> dict:
     except Exception:  # no cache yet, or a damaged one: derive below
         pass
     expressions = _derived_expressions(encoder_variance)
+    scratch = None
     try:
         folder.mkdir(parents=True, exist_ok=True)
         # Write then rename: a concurrent reader sees the old file or the whole new one.
         with tempfile.NamedTemporaryFile("wb", dir=folder, delete=False) as f:
+            scratch = Path(f.name)
             pickle.dump(expressions, f)
-        os.replace(f.name, path)
+        os.replace(scratch, path)
         for stale in folder.glob(f"laws-{encoder_variance}-*.pickle"):
             if stale != path:  # from an earlier version of the theory
                 stale.unlink(missing_ok=True)
     except OSError:  # read-only home, full disk: run without the cache
-        pass
+        if scratch is not None:
+            scratch.unlink(missing_ok=True)  # a half-written file, if the rename failed
     return expressions
 
 
