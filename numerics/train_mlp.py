@@ -483,14 +483,14 @@ def train_mlp_sweep(
 
     S, R = s_sorted.size, len(seeds)
     # Standardisation (an exact reparametrisation, see the docstring).  A data set
-    # whose coordinates are all constant has a = 0: nothing to rescale then.
-    centre, scale2 = np.zeros(d), 1.0
+    # whose coordinates are all constant has a = 0: it is only centred then.
+    scale2 = 1.0
     if standardise:
-        centre = X.mean(axis=0)
-        scale2 = float(((X - centre) ** 2).sum() / (n * d))
-        if not scale2 > 0:
-            centre, scale2 = X.mean(axis=0), 1.0
-    X = (X - centre) / math.sqrt(scale2)
+        X = X - X.mean(axis=0)
+        spread = float((X**2).sum() / (n * d))
+        if spread > 0:
+            scale2 = spread
+            X /= math.sqrt(scale2)
     s_train = s_sorted / scale2
     Xt = X.astype(dtype)
     rngs = [np.random.default_rng(r) for r in seeds]
