@@ -103,26 +103,27 @@ def _root(log_s: np.ndarray, kl: np.ndarray) -> tuple[float, float] | None:
 
 
 def _estimate(sig: np.ndarray, kl: np.ndarray, threshold: float, fit_floor: float, fit_points: int):
-    """(estimate, stderr, bracket, method) for one KL curve; None where unresolved.
+    """(estimate, stderr, bracket, method) for one KL curve.
 
-    Unresolved: the latent is never active, or its transition lies beyond the sweep
-    (the fitted root is past the last point, or without a fit the latent is still
-    active there).  The bracket is None when the latent is still active at the last
-    point (a lingering latent whose fitted root lies inside the sweep).
+    Unresolved (estimate, stderr and bracket None; ``method`` says why): the latent is
+    ``never active``, or its transition lies ``beyond the sweep`` (the fitted root is
+    past the last point, or without a fit the latent is still active there).  The
+    bracket is None when the latent is still active at the last point (a lingering
+    latent whose fitted root lies inside the sweep).
     """
     active = kl > threshold
     if not active.any():
-        return None
+        return None, None, None, "never active"
     last = int(np.flatnonzero(active)[-1])
     bracket = None if last == sig.size - 1 else (float(sig[last]), float(sig[last + 1]))
     idx = np.flatnonzero(kl >= fit_floor)[-fit_points:]
     fit = _root(np.log(sig[idx]), kl[idx])
     if fit is not None:
-        if fit[0] > sig[-1]:
-            return None  # extrapolated beyond the sweep: not measured by it
+        if fit[0] > sig[-1]:  # extrapolated beyond the sweep: not measured by it
+            return None, None, None, "beyond the sweep"
         return fit[0], fit[1], bracket, "log-extrapolation"
     if bracket is None:
-        return None
+        return None, None, None, "beyond the sweep"
     mid = 0.5 * (bracket[0] + bracket[1])
     return mid, 0.5 * (bracket[1] - bracket[0]), bracket, "bracket midpoint"
 
@@ -166,19 +167,15 @@ def measure_transitions(
         if j >= result.kl.shape[-1]:
             break
         mean_kl = result.kl[:, :, j].mean(axis=1)
-        found = _estimate(sig, mean_kl, threshold, fit_floor, fit_points)
-        if found is None:
-            # Why the sweep does not resolve it (printed where the estimate would be).
-            why = "never active" if (mean_kl <= threshold).all() else "beyond the sweep"
-            out.append(MeasuredTransition(j + 1, float(pred), None, None, None, why))
-            continue
-        estimate, stderr, bracket, method = found
-        if result.kl.shape[1] > 1:  # several seeds: the spread of per-seed estimates
+        estimate, stderr, bracket, method = _estimate(
+            sig, mean_kl, threshold, fit_floor, fit_points
+        )
+        if estimate is not None and result.kl.shape[1] > 1:  # the spread over seeds
             per_seed = [
-                _estimate(sig, result.kl[:, r, j], threshold, fit_floor, fit_points)
+                _estimate(sig, result.kl[:, r, j], threshold, fit_floor, fit_points)[0]
                 for r in range(result.kl.shape[1])
             ]
-            values = [p[0] for p in per_seed if p is not None]
+            values = [v for v in per_seed if v is not None]
             if len(values) > 1:
                 stderr = float(np.std(values, ddof=1) / math.sqrt(len(values)))
         out.append(MeasuredTransition(j + 1, float(pred), estimate, bracket, stderr, method))
