@@ -134,6 +134,7 @@ def _mlp_section(mlp: TrainingReport, data: str) -> list[str]:
     mean = s.kl.mean(axis=1)
     linear_kl = 0.5 * np.log(max(mlp.eigenvalues[0] / (mlp.beta * s.sigma2[0]), 1.0))
     # 10 %: well above the run-to-run spread of a trained KL at the sweep's low end.
+    more_than_linear = mean[0, 0] > 1.1 * linear_kl
     if mean[0, 0] < 0.9 * linear_kl:
         lines.append(
             f"At σ'² = {s.sigma2[0]:.4g} the MLP's top latent carries {mean[0, 0]:.3f} nats, "
@@ -144,7 +145,7 @@ def _mlp_section(mlp: TrainingReport, data: str) -> list[str]:
         )
         lines += ["", "![mlp](train_mlp/training.png)", ""]
         return lines
-    if mean[0, 0] > 1.1 * linear_kl:
+    if more_than_linear:
         gain = "a nonlinear decoder does more with an active latent than a linear one"
     else:
         gain = "as much as a linear decoder, no more"
@@ -163,7 +164,7 @@ def _mlp_section(mlp: TrainingReport, data: str) -> list[str]:
         ranks = ", ".join(str(r) for r in idle)
         why = (
             " (with its active latents it already explains more than the linear model's)"
-            if mean[0, 0] > 1.1 * linear_kl
+            if more_than_linear
             else ""
         )
         lines.append(
