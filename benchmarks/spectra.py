@@ -25,7 +25,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from numerics.spectra import covariance_spectrum
+from numerics.spectra._covariance import covariance_spectrum
 
 KINDS = ("spiked", "smooth")
 METHODS = ("eigh", "krylov", "mixed", "auto")

@@ -1,6 +1,6 @@
 """A whole sweep trained at once against the same sweep trained one point after another.
 
-``numerics.train_linear.train_linear_sweep`` trains every sweep point (and seed) of a
+``numerics.training._linear.train_linear_sweep`` trains every sweep point (and seed) of a
 sweep at once, along a leading sweep axis.  The baseline is what the published PyTorch
 scripts do: a Python loop over the sweep points, training one model per point -- here the
 same function called with one sigma'^2 at a time, so both sides run the same code, the
@@ -11,7 +11,7 @@ sigma'^2 over [80, 220] (the top four critical points are ~179, 164, 142 and 101
 
 Reported per trainer (the linear VAE with one reparameterised sample per point, the
 linear VAE with the exact expectation over q, and the MLP VAE of
-``numerics.train_mlp.train_mlp_sweep`` with one sample, widths (32, 32), cold-started so
+``numerics.training._mlp.train_mlp_sweep`` with one sample, widths (32, 32), cold-started so
 that every point trains alone exactly as in the sweep): wall-clock seconds of each side
 (the best of ``--repeats``, taken round-robin), the speed-up, and the largest difference
 of the results (KL per latent, neg_elbo).
@@ -26,8 +26,8 @@ import time
 
 import numpy as np
 
-from numerics.train_linear import train_linear_sweep
-from numerics.train_mlp import train_mlp_sweep
+from numerics.training._linear import train_linear_sweep
+from numerics.training._mlp import train_mlp_sweep
 
 #: name -> (trainer, its options besides the sweep, steps and seed).
 TRAINERS = {

@@ -6,6 +6,6 @@ Public API::
     optimum([4, 2, 1], sigma2=1.5).kl_total
 """
 
-from numerics.collapse import ModeOptimum, OptimumResult, ThresholdResult, optimum, thresholds
+from numerics.core._optimum import ModeOptimum, OptimumResult, ThresholdResult, optimum, thresholds
 
 __all__ = ["ModeOptimum", "OptimumResult", "ThresholdResult", "optimum", "thresholds"]

@@ -1,4 +1,4 @@
-"""numerics.allocator: an opt-out, and nothing but a no-op where glibc is missing."""
+"""numerics.training._allocator: an opt-out, and nothing but a no-op where glibc is missing."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from numerics import allocator
+from numerics.training import _allocator as allocator
 
 
 @pytest.fixture(autouse=True)
@@ -32,7 +32,7 @@ def test_without_a_c_library_it_does_nothing(monkeypatch):
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mallopt is glibc's")
 def test_on_linux_the_thresholds_are_set_in_a_fresh_process():
     # A child process: the setting is permanent, so it is not made in the test runner.
-    code = "from numerics.allocator import keep_freed_memory as k; print(k())"
+    code = "from numerics.training._allocator import keep_freed_memory as k; print(k())"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     libc = ctypes.util.find_library("c") or ""
     assert out.stdout.strip() == ("True" if "libc.so" in libc else "False")

@@ -1,4 +1,4 @@
-"""Tests of :mod:`numerics.certified`: exact covariance, certified eigenvalues, printing.
+"""Tests of :mod:`numerics.spectra._certified`: exact covariance, certified eigenvalues, printing.
 
 Every check uses a route independent of the code under test: NumPy's float64 covariance
 and ``eigvalsh``; SymPy's exact rational arithmetic; matrices with exactly known spectra
@@ -21,8 +21,8 @@ import sympy as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from numerics import certified
-from numerics.certified import (
+from numerics.spectra import _certified as certified
+from numerics.spectra._certified import (
     CertifiedSpectrum,
     certified_covariance_spectrum,
     certified_eigenvalues,

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from numerics.cli import main
+from numerics.app.cli import main
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -215,7 +215,16 @@ def test_threshold_exact_spectrum_digits(capsys):
 def test_console_script_no_traceback():
     """The installed entry point, as a user runs it."""
     proc = subprocess.run(
-        [sys.executable, "-m", "numerics.cli", "optimum", "--spectrum", "4,2", "--sigma2", "-3"],
+        [
+            sys.executable,
+            "-m",
+            "numerics.app.cli",
+            "optimum",
+            "--spectrum",
+            "4,2",
+            "--sigma2",
+            "-3",
+        ],
         capture_output=True,
         text=True,
         check=False,
@@ -289,7 +298,7 @@ def test_report_checks_its_data_before_doing_anything(tmp_path, capsys):
 
 
 def test_ctrl_c_is_one_line_and_status_130(capsys, monkeypatch):
-    from numerics import cli
+    from numerics.app import cli
 
     def interrupted(args):
         raise KeyboardInterrupt
@@ -314,7 +323,7 @@ def test_divergence_is_one_line_status_1_and_writes_nothing(tmp_path, capsys):
 def test_out_of_memory_is_one_line_and_status_1(capsys, monkeypatch):
     # Measured for real: `train --data digits --points 1000000` asks numpy for 61 GiB
     # and gets this message; here the command raises what numpy raised then.
-    from numerics import cli
+    from numerics.app import cli
 
     def too_big(args):
         raise MemoryError("Unable to allocate 61.0 GiB for an array with shape (1000000, 64, 128)")

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from numerics.data import load_digits, load_file, parse_data_source, synthetic
+from numerics.data._datasets import load_digits, load_file, parse_data_source, synthetic
 
 
 def _sample_spectrum(x: np.ndarray) -> np.ndarray:

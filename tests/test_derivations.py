@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from numerics.documents import compile_pdf, latex_compiler, render_all, write_derivations
+from numerics.app._documents import compile_pdf, latex_compiler, render_all, write_derivations
 
 ROOT = Path(__file__).resolve().parents[1]
 

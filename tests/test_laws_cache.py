@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from numerics import laws
-from numerics.laws import cache_dir, compiled_laws, law_expressions
+from numerics.core import _bridge as laws
+from numerics.core._bridge import cache_dir, compiled_laws, law_expressions
 
 
 @pytest.fixture

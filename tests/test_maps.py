@@ -9,8 +9,8 @@ import sympy as sp
 from helpers import Packing, objective_and_gradient, rotated_data
 from scipy.optimize import minimize
 
-from numerics.laws import compiled_laws
-from numerics.maps import collapse_map, phase_diagram
+from numerics.core._bridge import compiled_laws
+from numerics.core._maps import collapse_map, phase_diagram
 from theory import derive, linear_vae
 from theory import symbols as S
 

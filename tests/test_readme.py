@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from numerics.cli import main
+from numerics.app.cli import main
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

@@ -1,4 +1,4 @@
-"""numerics.report: the pieces of the summary, on sweeps whose answer is known.
+"""numerics.app._report: the pieces of the summary, on sweeps whose answer is known.
 
 The whole command runs in CI (`.ci/run` runs `vae-collapse report` and checks every
 file the summary links to); these tests check what the summary says.
@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from numerics import optimum
-from numerics.report import _follow_up_section, _mlp_section, _table, mlp_sweep
-from numerics.sweep import SweepResult
-from numerics.training import TrainingReport
-from numerics.transitions import measure_transitions
+from numerics.app._report import _follow_up_section, _mlp_section, _table, mlp_sweep
+from numerics.training._measure import TrainingReport
+from numerics.training._sweep import SweepResult
+from numerics.training._transitions import measure_transitions
 
 SPECTRUM = np.array([4.0, 2.0, 1.0])
 
@@ -102,7 +102,7 @@ def test_follow_up_section_states_the_largest_deviation():
 
 
 def test_linear_batches_shrink_on_wide_data_and_not_on_digits():
-    from numerics.report import _linear_batch
+    from numerics.app._report import _linear_batch
 
     assert _linear_batch(64) == 2048  # digits: as configured
     assert _linear_batch(256) == 512  # the same rows x dimensions

@@ -1,4 +1,4 @@
-"""numerics.spectra: every method against NumPy's eigh and against mpmath at 30 digits.
+"""numerics.spectra._covariance: every method against NumPy's eigh and against mpmath at 30 digits.
 
 Independent routes (DESIGN.md section 7): ``numpy.linalg.eigvalsh`` of ``numpy.cov(bias=True)``
 (float64, a different code path), and ``mpmath.eigsy`` on the covariance of integer data
@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 from helpers import random_rotation
 
-from numerics import spectra
-from numerics.spectra import (
+from numerics.core import InputError
+from numerics.spectra import _covariance as spectra
+from numerics.spectra._covariance import (
     METHODS,
     SpectrumResult,
     covariance_spectrum,
@@ -372,9 +373,9 @@ def test_bad_input_value_error(X, kwargs, match: str) -> None:
 
 
 def test_bad_types() -> None:
-    with pytest.raises(TypeError, match="complex128"):
+    with pytest.raises(InputError, match="complex128"):
         covariance_spectrum(np.ones((3, 2), dtype=complex))
-    with pytest.raises(TypeError, match=r"top=2\.5"):
+    with pytest.raises(InputError, match=r"top=2\.5"):
         covariance_spectrum(np.ones((3, 3)), top=2.5)
 
 

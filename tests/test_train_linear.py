@@ -1,4 +1,4 @@
-"""numerics.train_linear: hand-written gradients, the trained optimum, vectorisation.
+"""numerics.training._linear: hand-written gradients, the trained optimum, vectorisation.
 
 Independent routes (DESIGN.md section 7):
 
@@ -26,8 +26,7 @@ import pytest
 from helpers import objective, rotated_data
 
 from numerics import optimum
-from numerics.optim import TrainingDiverged
-from numerics.train_linear import (
+from numerics.training._linear import (
     METHODS,
     VARIANTS,
     data_scale,
@@ -38,6 +37,7 @@ from numerics.train_linear import (
     to_data_units,
     train_linear_sweep,
 )
+from numerics.training._loop import TrainingDiverged
 
 SPECTRUM = (4.0, 2.0, 1.0, 0.5)
 #: Sweep points at least 25% away from every critical point (4, 2, 1, 0.5).
@@ -210,7 +210,7 @@ def theory(sigma2, variant: str):
 #: point, Adam's stationary spread at sigma2 = 0.3 with s2 = 1 (fixed variant) reaches
 #: 0.8% of KL; with the exact expectation only minibatch noise remains (~2e-5 here; a
 #: full batch gives 1e-15, checked by hand).  The batch sizes divide N = 2000:
-#: ``numerics.optim.minibatches`` drops the remainder of every epoch, and the rows missing
+#: ``numerics.training._loop.minibatches`` drops the remainder of every epoch, and the rows missing
 #: from the last epochs bias F by ~2e-6 (B = 128 or 256) however long one trains.
 BATCH = 250
 SETTINGS = {

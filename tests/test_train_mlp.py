@@ -1,4 +1,4 @@
-"""numerics.train_mlp: the MLP VAE trained over a whole sweep at once.
+"""numerics.training._mlp: the MLP VAE trained over a whole sweep at once.
 
 Independent routes (DESIGN.md section 7): the objective against a plain per-point
 forward pass written here from the model's definition; the hand-written backpropagation
@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 from helpers import random_rotation
 
-from numerics.optim import TrainingDiverged
-from numerics.train_mlp import (
+from numerics.training._loop import TrainingDiverged
+from numerics.training._mlp import (
     EVAL_SEED,
     LOGVAR_MAX,
     evaluate,
@@ -28,7 +28,7 @@ from numerics.train_mlp import (
     loss_and_grads,
     train_mlp_sweep,
 )
-from numerics.transitions import measure_transitions
+from numerics.training._transitions import measure_transitions
 
 # --------------------------------------------------------------------------- helpers
 

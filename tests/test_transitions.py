@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from numerics import optimum
-from numerics.sweep import SweepResult
-from numerics.transitions import measure_transitions
+from numerics.training._sweep import SweepResult
+from numerics.training._transitions import measure_transitions
 
 SPECTRUM = (4.0, 2.0, 1.0)
 

@@ -3,7 +3,7 @@
 * A spectrum given as numbers is exact (every decimal is a rational): the
   theory's critical law is evaluated in exact rational arithmetic by SymPy and
   only the final decimal rounding is an error, bounded exactly.
-* A spectrum of data comes from :mod:`numerics.certified` (eigenvalues of the
+* A spectrum of data comes from :mod:`numerics.spectra._certified` (eigenvalues of the
   exact rational covariance with a rigorous bound); the critical law is then
   evaluated in mpmath interval arithmetic on the certified eigenvalue
   intervals, so the bound covers the eigenvalue error, the evaluation and the
@@ -19,7 +19,8 @@ from typing import Any
 import mpmath
 import sympy as sp
 
-from numerics.sources import Source
+from numerics.app._sources import Source
+from numerics.core._validation import InputError
 from theory import derive, linear_vae
 from theory import symbols as S
 
@@ -51,7 +52,7 @@ class ExactThresholds:
 
 def _check_digits(digits: int) -> int:
     if isinstance(digits, bool) or not isinstance(digits, int) or not 1 <= digits <= 1000:
-        raise ValueError(f"digits={digits!r}: expected an integer from 1 to 1000")
+        raise InputError(f"digits={digits!r}: expected an integer from 1 to 1000")
     return digits
 
 
@@ -112,8 +113,8 @@ def exact_thresholds(
             exact=tuple(str(c) for c in crit),
         )
     if source.dataset is None:
-        raise ValueError("--digits needs an exact spectrum or data")
-    from numerics.certified import certified_covariance_spectrum
+        raise InputError("--digits needs an exact spectrum or data")
+    from numerics.spectra._certified import certified_covariance_spectrum
 
     spec = certified_covariance_spectrum(
         source.dataset.X, digits=digits, centred=source.moment == "centred"

@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from numerics.validation import check_positive, check_spectrum
+from numerics.core._validation import InputError, check_positive, check_spectrum
 
 
 def random_rotation(d: int, rng: np.random.Generator) -> np.ndarray:
@@ -29,13 +29,13 @@ def random_rotation(d: int, rng: np.random.Generator) -> np.ndarray:
 
 def _check_n(n: int) -> int:
     if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 2:
-        raise ValueError(f"n={n!r}: expected an integer number of samples >= 2")
+        raise InputError(f"n={n!r}: expected an integer number of samples >= 2")
     return int(n)
 
 
 def _check_dim(d: int) -> int:
     if isinstance(d, bool) or not isinstance(d, int | np.integer) or d < 1:
-        raise ValueError(f"d={d!r}: expected an integer dimension >= 1")
+        raise InputError(f"d={d!r}: expected an integer dimension >= 1")
     return int(d)
 
 
@@ -72,7 +72,7 @@ def spiked(
     noise = check_positive("noise", noise)
     spikes = check_spectrum(spikes)
     if spikes.size > d:
-        raise ValueError(f"{spikes.size} spikes: expected at most d = {d}")
+        raise InputError(f"{spikes.size} spikes: expected at most d = {d}")
     lam = np.full(d, noise)
     lam[: spikes.size] += spikes
     return rotated(lam, n=n, seed=seed)
@@ -101,7 +101,7 @@ def mixture(
     d = _check_dim(d)
     rate = check_positive("rate", rate)
     if not (math.isfinite(a) and 0 <= a < 1):
-        raise ValueError(f"a={a!r}: expected a mixture parameter with 0 <= a < 1")
+        raise InputError(f"a={a!r}: expected a mixture parameter with 0 <= a < 1")
     n = _check_n(n)
     lam = np.exp(-rate * np.arange(d))
     rng = np.random.default_rng(seed)

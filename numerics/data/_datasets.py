@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from numerics.synthetic import GENERATORS
+from numerics.core._validation import InputError
+from numerics.data._synthetic import GENERATORS
 
 
 @dataclass(frozen=True)
@@ -89,26 +90,26 @@ def _parse_value(text: str) -> Any:
             continue
     if text.lower() in {"true", "false"}:
         return text.lower() == "true"
-    raise ValueError(f"parameter value {text!r}: expected a number or a ;-separated list")
+    raise InputError(f"parameter value {text!r}: expected a number or a ;-separated list")
 
 
 def synthetic(name: str, **params: Any) -> Dataset:
-    """A seeded synthetic data set; see :mod:`numerics.synthetic` for the names."""
+    """A seeded synthetic data set; see :mod:`numerics.data._synthetic` for the names."""
     if name not in GENERATORS:
-        raise ValueError(
+        raise InputError(
             f"synthetic data {name!r}: expected one of {', '.join(sorted(GENERATORS))}"
         )
     gen = GENERATORS[name]
     allowed = inspect.signature(gen).parameters
     for key in params:
         if key not in allowed:
-            raise ValueError(
+            raise InputError(
                 f"synthetic:{name} parameter {key!r}: expected one of {', '.join(allowed)}"
             )
     try:
         x, lam = gen(**params)
     except TypeError as exc:  # a required parameter is missing
-        raise ValueError(f"synthetic:{name}: {exc}".replace(f"{gen.__name__}() ", "")) from None
+        raise InputError(f"synthetic:{name}: {exc}".replace(f"{gen.__name__}() ", "")) from None
     full = {k: p.default for k, p in allowed.items() if p.default is not inspect.Parameter.empty}
     full.update(params)
     return Dataset(X=x, source=f"synthetic:{name}", params=full, population_eigenvalues=lam)
@@ -118,7 +119,7 @@ def load_file(path: str | Path) -> Dataset:
     """Rows of a .npy (memory-mapped), .npz (one array, or key ``X``) or .csv file."""
     path = Path(path)
     if not path.exists():
-        raise ValueError(f"data file {str(path)!r} does not exist")
+        raise InputError(f"data file {str(path)!r} does not exist")
     suffix = path.suffix.lower()
     params: dict[str, Any] = {}
     try:
@@ -130,7 +131,7 @@ def load_file(path: str | Path) -> Dataset:
                 keys = list(archive.keys())
                 key = "X" if "X" in keys else keys[0] if len(keys) == 1 else None
                 if key is None:
-                    raise ValueError(
+                    raise InputError(
                         f"data file {str(path)!r} holds arrays {keys}: expected one array "
                         "or one named X"
                     )
@@ -139,17 +140,17 @@ def load_file(path: str | Path) -> Dataset:
         elif suffix == ".csv":
             x = _load_csv(path)
         else:
-            raise ValueError(f"data file {str(path)!r}: expected a .npy, .npz or .csv file")
+            raise InputError(f"data file {str(path)!r}: expected a .npy, .npz or .csv file")
     except (OSError, EOFError) as exc:
-        raise ValueError(f"data file {str(path)!r} is unreadable: {exc}") from None
+        raise InputError(f"data file {str(path)!r} is unreadable: {exc}") from None
     except ValueError as exc:
         if str(path) in str(exc):
             raise
-        raise ValueError(f"data file {str(path)!r} is unreadable: {exc}") from None
+        raise InputError(f"data file {str(path)!r} is unreadable: {exc}") from None
     if x.dtype.kind not in "fiu":
-        raise ValueError(f"data file {str(path)!r} has dtype {x.dtype}: expected numbers")
+        raise InputError(f"data file {str(path)!r} has dtype {x.dtype}: expected numbers")
     if x.ndim != 2 or x.shape[0] < 2 or x.shape[1] < 1:
-        raise ValueError(
+        raise InputError(
             f"data file {str(path)!r} has shape {x.shape}: expected a 2-D array of "
             "samples x features with at least 2 rows"
         )
@@ -182,7 +183,7 @@ def parse_data_source(text: str) -> Dataset:
         for item in filter(None, args.split(",")):
             key, sep, value = item.partition("=")
             if not sep:
-                raise ValueError(
+                raise InputError(
                     f"{item!r} in {text!r}: expected key=value, e.g. synthetic:exponential:d=16"
                 )
             params[key.strip()] = _parse_value(value.strip())

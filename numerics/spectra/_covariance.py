@@ -82,6 +82,8 @@ from typing import Any
 import numpy as np
 import scipy.linalg
 
+from numerics.core._validation import InputError
+
 __all__ = ["METHODS", "SpectrumResult", "covariance_spectrum", "predicted_seconds"]
 
 #: Accepted values of ``method``.
@@ -198,29 +200,29 @@ def _check_data(X: Any) -> np.ndarray:
         try:
             X = np.asarray(X, dtype=np.float64)
         except (TypeError, ValueError) as exc:
-            raise TypeError(
+            raise InputError(
                 f"X of type {type(X).__name__}: expected a 2-D array of real numbers"
             ) from exc
     if X.dtype.kind not in "iuf":
-        raise TypeError(f"X has dtype {X.dtype}: expected real numbers (integer or float)")
+        raise InputError(f"X has dtype {X.dtype}: expected real numbers (integer or float)")
     if X.ndim != 2:
-        raise ValueError(
+        raise InputError(
             f"X has shape {X.shape}: expected a 2-D array (rows are samples, columns variables)"
         )
     if X.shape[0] < 1:
-        raise ValueError(f"X has shape {X.shape}: expected at least 1 row")
+        raise InputError(f"X has shape {X.shape}: expected at least 1 row")
     if X.shape[1] < 1:
-        raise ValueError(f"X has shape {X.shape}: expected at least 1 column")
+        raise InputError(f"X has shape {X.shape}: expected at least 1 column")
     return X
 
 
 def _check_int(name: str, value: Any, low: int, high: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, Integral):
-        raise TypeError(f"{name}={value!r}: expected an integer")
+        raise InputError(f"{name}={value!r}: expected an integer")
     value = int(value)
     if value < low or (high is not None and value > high):
         expected = f">= {low}" if high is None else f"in {low}..{high}"
-        raise ValueError(f"{name}={value}: expected an integer {expected}")
+        raise InputError(f"{name}={value}: expected an integer {expected}")
     return value
 
 
@@ -257,7 +259,7 @@ class _Rows:
         for start, chunk in self.chunks(rows):
             _check_finite_block(chunk, start)
             biggest = max(biggest, float(np.abs(chunk).max()))
-        raise ValueError(
+        raise InputError(
             f"X has entries up to {biggest:.3g} in magnitude and {what} overflows float64: "
             "expected data that can be squared and summed (rescale it)"
         )
@@ -268,7 +270,7 @@ def _check_finite_block(block: np.ndarray, row0: int, col0: int = 0) -> None:
     bad = ~np.isfinite(block)
     if bad.any():
         i, j = (int(k) for k in np.argwhere(bad)[0])
-        raise ValueError(
+        raise InputError(
             f"X[{row0 + i}, {col0 + j}] = {float(block[i, j])!r} is not finite: "
             "expected finite values"
         )
@@ -375,7 +377,7 @@ def _take_checked(rows: _Rows, idx: np.ndarray) -> np.ndarray:
     bad = ~np.isfinite(sample)
     if bad.any():
         i, j = (int(k) for k in np.argwhere(bad)[0])
-        raise ValueError(
+        raise InputError(
             f"X[{int(idx[i])}, {j}] = {float(sample[i, j])!r} is not finite: expected finite values"
         )
     return sample
@@ -918,16 +920,16 @@ def covariance_spectrum(
     n, d = X.shape
     top = d if top is None else _check_int("top", top, 1, d)
     if not isinstance(method, str) or method not in METHODS:
-        raise ValueError(f"method={method!r}: expected one of {', '.join(METHODS)}")
+        raise InputError(f"method={method!r}: expected one of {', '.join(METHODS)}")
     if chunk_rows is not None:
         chunk_rows = _check_int("chunk_rows", chunk_rows, 1)
     if max_passes is not None:
         max_passes = _check_int("max_passes", max_passes, 1)
     if isinstance(rtol, bool) or not isinstance(rtol, Real):
-        raise TypeError(f"rtol={rtol!r}: expected a number in (0, 1)")
+        raise InputError(f"rtol={rtol!r}: expected a number in (0, 1)")
     rtol = float(rtol)
     if not (0.0 < rtol < 1.0):
-        raise ValueError(f"rtol={rtol!r}: expected a number in (0, 1)")
+        raise InputError(f"rtol={rtol!r}: expected a number in (0, 1)")
     seed = _check_int("seed", seed, 0)
     centred = bool(centred)
     rows = _Rows(X)

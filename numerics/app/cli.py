@@ -16,14 +16,15 @@ from typing import NoReturn
 
 import numpy as np
 
-from numerics.optim import TrainingDiverged
-from numerics.sources import MOMENTS, Source, from_data, from_spectrum, parse_exact
+from numerics.app._sources import MOMENTS, Source, from_data, from_spectrum, parse_exact
+from numerics.core._validation import InputError
+from numerics.training._loop import TrainingDiverged
 from theory import ENCODER_VARIANCES
 
 PROG = "vae-collapse"
 
 
-class UsageError(Exception):
+class UsageError(InputError):
     """Bad command-line input: reported as one line, exit status 2."""
 
 
@@ -229,7 +230,7 @@ def _range(text: str) -> tuple[float, float]:
 
 
 def _run_derive(args: argparse.Namespace) -> None:
-    from numerics.documents import write_derivations
+    from numerics.app._documents import write_derivations
 
     start = time.perf_counter()
     paths = write_derivations(args.out, args.pdf)
@@ -247,15 +248,15 @@ def _source(args: argparse.Namespace) -> Source:
 
 
 def _run_threshold(args: argparse.Namespace) -> None:
-    from numerics.collapse import thresholds
+    from numerics.core._optimum import thresholds
 
     source = _source(args)
     r = thresholds(source.eigenvalues, float(args.beta), args.latent_dim, args.encoder_variance)
     if args.digits is not None:
-        from numerics.exact import exact_thresholds
+        from numerics.spectra._exact import exact_thresholds
 
         if isinstance(args.beta, float):
-            raise ValueError(f"beta={args.beta!r}: expected a finite number > 0")
+            raise InputError(f"beta={args.beta!r}: expected a finite number > 0")
         exact = exact_thresholds(
             source, args.beta, len(r.critical_sigma2), args.encoder_variance, args.digits
         )
@@ -280,7 +281,7 @@ def _run_threshold(args: argparse.Namespace) -> None:
 
 
 def _run_optimum(args: argparse.Namespace) -> None:
-    from numerics.collapse import optimum
+    from numerics.core._optimum import optimum
 
     source = _source(args)
     r = optimum(
@@ -314,8 +315,8 @@ def _print_record(source: Source) -> None:
 
 
 def _run_map(args: argparse.Namespace) -> None:
-    from numerics.maps import collapse_map, jump_summary, phase_diagram
-    from numerics.output import write_map
+    from numerics.app._writers import write_map
+    from numerics.core._maps import collapse_map, jump_summary, phase_diagram
 
     if args.vary == "beta" and args.sigma2 is None:
         raise UsageError("--vary beta needs a fixed --sigma2")
@@ -357,9 +358,9 @@ def _run_map(args: argparse.Namespace) -> None:
 
 
 def _run_train(args: argparse.Namespace) -> None:
-    from numerics.allocator import keep_freed_memory
-    from numerics.output import write_training
-    from numerics.training import train_and_measure
+    from numerics.app._writers import write_training
+    from numerics.training._allocator import keep_freed_memory
+    from numerics.training._measure import train_and_measure
 
     # The options first: they are cheap to check, the data may not be.
     if args.data is None:
@@ -371,15 +372,15 @@ def _run_train(args: argparse.Namespace) -> None:
     if args.model == "linear" and args.hidden is not None:
         raise UsageError("--hidden applies to --model mlp only")
     if args.points < 2:
-        raise ValueError(f"--points {args.points}: expected at least 2 sweep points")
+        raise InputError(f"--points {args.points}: expected at least 2 sweep points")
     grid = None
     if args.sigma2_range:
         lo, hi = args.sigma2_range
         for name, v in (("lo", lo), ("hi", hi)):
             if not (np.isfinite(v) and v > 0):
-                raise ValueError(f"--sigma2-range {name}={v!r}: expected a finite number > 0")
+                raise InputError(f"--sigma2-range {name}={v!r}: expected a finite number > 0")
         if not lo < hi:
-            raise ValueError(f"--sigma2-range {lo}:{hi}: expected lo < hi")
+            raise InputError(f"--sigma2-range {lo}:{hi}: expected lo < hi")
         grid = np.geomspace(lo, hi, args.points)
     source = from_data(args.data, args.moment, args.scale)
     X = np.asarray(source.dataset.X, dtype=float) * source.scale
@@ -429,8 +430,8 @@ def _run_train(args: argparse.Namespace) -> None:
 
 
 def _run_report(args: argparse.Namespace) -> None:
-    from numerics.allocator import keep_freed_memory
-    from numerics.report import make_report
+    from numerics.app._report import make_report
+    from numerics.training._allocator import keep_freed_memory
 
     keep_freed_memory()  # training temporaries without page faults (numerics/allocator.py)
     make_report(args.data, args.out, pdf=not args.no_pdf, progress=not args.no_progress)
@@ -451,7 +452,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         _COMMANDS[args.command](args)
-    except (UsageError, ValueError, TypeError) as exc:
+    except InputError as exc:  # bad input, and only that: anything else is a bug
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
     except TrainingDiverged as exc:  # not bad input, but a run that failed: status 1

@@ -12,8 +12,8 @@ matplotlib.use("Agg")  # files only; no display needed (CI, servers)
 import matplotlib.pyplot as plt
 import numpy as np
 
-from numerics.maps import MapResult, PhaseDiagram
-from numerics.sweep import ACTIVE_KL
+from numerics.core._maps import MapResult, PhaseDiagram
+from numerics.training._sweep import ACTIVE_KL
 
 _LABEL = {"sigma2": r"decoder variance $\sigma'^2$", "beta": r"KL weight $\beta$"}
 _SYMBOL = {"sigma2": r"\sigma'^2", "beta": r"\beta"}

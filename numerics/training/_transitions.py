@@ -32,7 +32,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from numerics.sweep import ACTIVE_KL, SweepResult
+from numerics.core._validation import InputError
+from numerics.training._sweep import ACTIVE_KL, SweepResult
 
 #: KL (nats) above which a point is used in the fit: away from critical slowing down.
 FIT_FLOOR = 10 * ACTIVE_KL
@@ -155,9 +156,9 @@ def measure_transitions(
         transition (the latent is still active at the end of the sweep, or never).
     """
     if fit_points < 2:
-        raise ValueError(f"fit_points={fit_points!r}: expected at least 2 points for a line")
+        raise InputError(f"fit_points={fit_points!r}: expected at least 2 points for a line")
     if not fit_floor >= threshold:
-        raise ValueError(
+        raise InputError(
             f"fit_floor={fit_floor!r}: expected a KL at least the activity threshold {threshold!r}"
         )
     sig = np.asarray(result.sigma2, dtype=float)

@@ -22,14 +22,15 @@ from pathlib import Path
 
 import numpy as np
 
-from numerics.collapse import thresholds
-from numerics.documents import write_derivations
-from numerics.maps import collapse_map, phase_diagram
-from numerics.output import write_map, write_training
-from numerics.sources import from_data
-from numerics.sweep import ACTIVE_KL
-from numerics.training import TrainingReport, train_and_measure
-from numerics.transitions import ESTIMATOR, measure_transitions
+from numerics.app._documents import write_derivations
+from numerics.app._sources import from_data
+from numerics.app._writers import write_map, write_training
+from numerics.core._maps import collapse_map, phase_diagram
+from numerics.core._optimum import thresholds
+from numerics.core._validation import InputError
+from numerics.training._measure import TrainingReport, train_and_measure
+from numerics.training._sweep import ACTIVE_KL
+from numerics.training._transitions import ESTIMATOR, measure_transitions
 
 #: Latents trained in the confirmations (the top modes are the ones measured; fewer
 #: when the data have fewer dimensions).  The follow-up protocol always has 4.
@@ -96,8 +97,8 @@ def _table(report: TrainingReport, absolute: bool = False) -> list[str]:
 
 def _follow_up() -> TrainingReport:
     """The follow-up protocol, measured (run in a worker process, without a bar)."""
-    from numerics.allocator import keep_freed_memory
-    from numerics.train_mlp import follow_up_protocol
+    from numerics.training._allocator import keep_freed_memory
+    from numerics.training._mlp import follow_up_protocol
 
     keep_freed_memory()  # a fresh process: the command line's setting is not inherited
     sweep, sample_eig = follow_up_protocol(progress=False)
@@ -110,7 +111,7 @@ def mlp_sweep(predicted: np.ndarray) -> np.ndarray:
     """sigma'^2 of the MLP confirmation: across the top two predicted transitions."""
     top = predicted[predicted > 0]
     if top.size == 0:
-        raise ValueError("every eigenvalue is 0: there is no transition to train across")
+        raise InputError("every eigenvalue is 0: there is no transition to train across")
     low = MLP_SWEEP["below_second"] * top[min(1, top.size - 1)]
     return np.geomspace(low, MLP_SWEEP["above_first"] * top[0], MLP_SWEEP["points"])
 
@@ -214,10 +215,10 @@ def make_report(
     """
     t0 = time.perf_counter()
     if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out}: exists and is not a folder")
+        raise InputError(f"--out {out}: exists and is not a folder")
     source = from_data(data)  # bad data: one error, before anything is printed or written
     if not (source.eigenvalues > 0).any():
-        raise ValueError(
+        raise InputError(
             f"{data}: every covariance eigenvalue is 0 (constant data): no transition to report"
         )
     _log(f"read {data}", t0)
@@ -258,7 +259,7 @@ def _report_parts(data, source, out, pdf, progress, t0, follow_up) -> None:
     if source.dataset is not None and source.dataset.X.size <= 2_000_000:
         from fractions import Fraction
 
-        from numerics.exact import exact_thresholds
+        from numerics.spectra._exact import exact_thresholds
 
         certified = exact_thresholds(source, Fraction(1), lam.size, "learnable", CERTIFIED_DIGITS)
     (out / "thresholds.json").write_text(

@@ -17,9 +17,9 @@ aggregate mean of mu zero, so no encoder bias is needed and the optimal decoder 
 b = m, where b starts.
 
 Training (:func:`train_linear_sweep`) is how a VAE is really trained: minibatches (shared
-by all sweep points, :func:`numerics.optim.minibatches`), the analytic KL and ONE
+by all sweep points, :func:`numerics.training._loop.minibatches`), the analytic KL and ONE
 reparameterised sample z = mu + s * eps per data point for the reconstruction term, Adam
-(:class:`numerics.optim.Adam`).  With ``exact_expectation=True`` the reconstruction term
+(:class:`numerics.training._loop.Adam`).  With ``exact_expectation=True`` the reconstruction term
 is instead its exact expectation over q on the minibatch,
 E_q ||x - W z - b||^2 = ||x - W mu - b||^2 + sum_j s2_j ||w_j||^2 (w_j: column j of W):
 the same minibatches, no sampling noise from z.
@@ -66,7 +66,7 @@ above the 1e-3 "active" line.  This is the critical fluctuation of SGD, not a bu
 shrinks only like 1 / (number of samples seen).  For a precise location of the
 thresholds use ``exact_expectation=True``; the total KL and F are far less affected.
 
-``numerics.optim.minibatches`` drops the remainder of each epoch (N mod batch size rows);
+``numerics.training._loop.minibatches`` drops the remainder of each epoch (N mod batch size rows);
 which rows are missing in the last epochs biases F by ~1e-6 relative however long one
 trains.  A batch size that divides N avoids it.
 
@@ -148,7 +148,15 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from numerics.optim import (
+from numerics.core._validation import (
+    InputError,
+    check_int,
+    check_latent_dim,
+    check_positive,
+    check_samples,
+    check_sigma2_sweep,
+)
+from numerics.training._loop import (
     Adam,
     check_finite,
     minibatches,
@@ -156,14 +164,7 @@ from numerics.optim import (
     seed_noise,
     sweep_labels,
 )
-from numerics.sweep import ACTIVE_KL, SweepResult
-from numerics.validation import (
-    check_int,
-    check_latent_dim,
-    check_positive,
-    check_samples,
-    check_sigma2_sweep,
-)
+from numerics.training._sweep import ACTIVE_KL, SweepResult
 
 #: Encoder-variance variants the trainer knows.
 VARIANTS = ("learnable", "fixed", "data-dependent")
@@ -205,7 +206,7 @@ def data_scale(X: np.ndarray) -> tuple[np.ndarray, float]:
                 break
             v = w / top
     if not top > 0:
-        raise ValueError("X has zero variance: expected data that vary (lambda_max > 0)")
+        raise InputError("X has zero variance: expected data that vary (lambda_max > 0)")
     return m, math.sqrt(top)
 
 
@@ -312,13 +313,13 @@ def loss_and_grads(
         grads = _grads_rows(params, y, sigma2, scale, beta, eta2, variant, eps)
     elif method == "moments":
         if variant == "data-dependent":
-            raise ValueError(
+            raise InputError(
                 "method='moments' needs one log-variance per latent: the data-dependent "
                 "variant uses method='rows'"
             )
         grads = _grads_moments(params, y, sigma2, scale, beta, eta2, variant, eps)
     else:
-        raise ValueError(f"method={method!r}: expected one of {', '.join(METHODS)}")
+        raise InputError(f"method={method!r}: expected one of {', '.join(METHODS)}")
     loss = _loss(params, y, sigma2, scale, beta, eta2, variant, eps) if with_loss else None
     return loss, grads
 
@@ -712,16 +713,16 @@ def train_linear_sweep(
     lr = check_positive("lr", lr)
     init_scale = check_positive("init_scale", init_scale)
     if not (isinstance(lr_decay, Real) and 0 < lr_decay <= 1):
-        raise ValueError(f"lr_decay={lr_decay!r}: expected a ratio in (0, 1]")
+        raise InputError(f"lr_decay={lr_decay!r}: expected a ratio in (0, 1]")
     if encoder_variance not in VARIANTS:
-        raise ValueError(
+        raise InputError(
             f"encoder_variance={encoder_variance!r}: expected one of {', '.join(VARIANTS)}"
         )
     n, d = X.shape
     k = check_latent_dim(latent_dim, d)
     seeds = tuple(check_int("seed", r, 0) for r in seeds)
     if not seeds or len(set(seeds)) != len(seeds):
-        raise ValueError(f"seeds={seeds!r}: expected one or more distinct seeds")
+        raise InputError(f"seeds={seeds!r}: expected one or more distinct seeds")
     steps = check_int("steps", steps, 1)
     batch_size = min(check_int("batch_size", batch_size, 1), n)
     batch_seed = check_int("batch_seed", batch_seed, 0)

@@ -8,15 +8,16 @@ import os
 import tempfile
 from pathlib import Path
 
-from numerics.maps import MapResult, PhaseDiagram
-from numerics.plots import (
+from numerics.app._plots import (
     plot_derivatives,
     plot_kl,
     plot_phase_diagram,
     plot_staircase,
     plot_training,
 )
-from numerics.sweep import ACTIVE_KL
+from numerics.core._maps import MapResult, PhaseDiagram
+from numerics.core._validation import InputError
+from numerics.training._sweep import ACTIVE_KL
 
 
 def _write_csv(path: Path, header: list[str], rows) -> None:
@@ -43,7 +44,7 @@ def write_map(result: MapResult, pd: PhaseDiagram, out: Path) -> list[Path]:
     all of them were written: an error leaves ``out`` as it was.
     """
     if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out}: exists and is not a folder")
+        raise InputError(f"--out {out}: exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out) as scratch:
         tmp = Path(scratch)
@@ -87,10 +88,10 @@ def write_map(result: MapResult, pd: PhaseDiagram, out: Path) -> list[Path]:
 
 def write_training(report, out: Path) -> list[Path]:
     """training.png/pdf (over the theory), train.json and points.csv, all or nothing."""
-    from numerics.maps import collapse_map
+    from numerics.core._maps import collapse_map
 
     if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out}: exists and is not a folder")
+        raise InputError(f"--out {out}: exists and is not a folder")
     s = report.sweep
     variant = "fixed" if s.options.get("encoder_variance") == "fixed" else "learnable"
     theory = collapse_map(

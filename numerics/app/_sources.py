@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from numerics.data import Dataset, parse_data_source
-from numerics.validation import check_positive, check_spectrum
+from numerics.core._validation import InputError, check_positive, check_spectrum
+from numerics.data._datasets import Dataset, parse_data_source
 
 #: Which second moment of the data the spectrum is taken of.
 MOMENTS = ("centred", "uncentred")
@@ -67,10 +67,10 @@ def from_data(
     top: int | None = None,
 ) -> Source:
     """A SOURCE given as data: ``digits``, ``synthetic:NAME[:k=v,...]`` or a file."""
-    from numerics.spectra import covariance_spectrum
+    from numerics.spectra._covariance import covariance_spectrum
 
     if moment not in MOMENTS:
-        raise ValueError(f"moment={moment!r}: expected one of {', '.join(MOMENTS)}")
+        raise InputError(f"moment={moment!r}: expected one of {', '.join(MOMENTS)}")
     factor = 1.0 if scale is None else check_positive("scale", scale)
     dataset = parse_data_source(text)
     spec = covariance_spectrum(dataset.X, centred=moment == "centred", top=top)
@@ -96,5 +96,5 @@ def from_data(
     if top is not None:
         record["top"] = int(top)
     if not all(math.isfinite(x) for x in lam):
-        raise ValueError(f"data {text!r}: the covariance has non-finite eigenvalues")
+        raise InputError(f"data {text!r}: the covariance has non-finite eigenvalues")
     return Source(eigenvalues=lam, record=record, dataset=dataset, moment=moment, scale=factor)

@@ -121,6 +121,8 @@ import mpmath
 import numpy as np
 from mpmath import libmp
 
+from numerics.core._validation import InputError
+
 try:  # optional (installed with scikit-learn): single-threaded BLAS for small problems
     from threadpoolctl import threadpool_limits
 except ImportError:  # pragma: no cover
@@ -214,9 +216,9 @@ class CertifiedSpectrum:
 
 def _check_digits(digits: Any) -> int:
     if isinstance(digits, bool) or not isinstance(digits, Integral):
-        raise ValueError(f"digits={digits!r}: expected an integer with 1 <= digits <= {MAX_DIGITS}")
+        raise InputError(f"digits={digits!r}: expected an integer with 1 <= digits <= {MAX_DIGITS}")
     if not 1 <= digits <= MAX_DIGITS:
-        raise ValueError(f"digits={digits}: expected an integer with 1 <= digits <= {MAX_DIGITS}")
+        raise InputError(f"digits={digits}: expected an integer with 1 <= digits <= {MAX_DIGITS}")
     return int(digits)
 
 
@@ -231,28 +233,28 @@ def _to_fraction(v: Any, where: str = "value") -> Fraction:
     if isinstance(v, mpmath.mpf) or (type(v).__name__ == "mpf" and hasattr(v, "_mpf_")):
         # an mpf of any context: (sign, mantissa, exponent, bitcount), value +-man 2^exp
         if not mpmath.isfinite(v):
-            raise ValueError(f"{where} = {v} is not finite: expected finite values")
+            raise InputError(f"{where} = {v} is not finite: expected finite values")
         sign, man, exp, _ = v._mpf_
         man = -man if sign else man
         return Fraction(man << exp) if exp >= 0 else Fraction(man, 1 << -exp)
     if isinstance(v, float | np.floating):
         if not np.isfinite(v):
-            raise ValueError(f"{where} = {float(v)!r} is not finite: expected finite values")
+            raise InputError(f"{where} = {float(v)!r} is not finite: expected finite values")
         return Fraction(*v.as_integer_ratio())
     if isinstance(v, Decimal):
         if not v.is_finite():
-            raise ValueError(f"{where} = {v!r} is not finite: expected finite values")
+            raise InputError(f"{where} = {v!r} is not finite: expected finite values")
         return Fraction(v)
     # SymPy numbers (Integer, Rational, Float): exact through .p/.q or as_integer_ratio.
     if hasattr(v, "is_Rational") and getattr(v, "is_Rational", False):
         return Fraction(int(v.p), int(v.q))
     if hasattr(v, "is_Float") and getattr(v, "is_Float", False):
         if not v.is_finite:
-            raise ValueError(f"{where} = {v} is not finite: expected finite values")
+            raise InputError(f"{where} = {v} is not finite: expected finite values")
         return _to_fraction(mpmath.mp.make_mpf(v._mpf_), where)  # exact, any precision
     if hasattr(v, "is_number") and getattr(v, "is_number", False) and v.is_infinite:
-        raise ValueError(f"{where} = {v} is not finite: expected finite values")
-    raise TypeError(f"{where} = {v!r}: expected a real rational or floating-point number")
+        raise InputError(f"{where} = {v} is not finite: expected finite values")
+    raise InputError(f"{where} = {v!r}: expected a real rational or floating-point number")
 
 
 def _mpf_round(q: Fraction, rnd: str, prec: int = _BOUND_PREC) -> mpmath.mpf:
@@ -275,7 +277,7 @@ def _mpf_nearest(q: Fraction, prec: int) -> mpmath.mpf:
 def _sqrt_up(q: Fraction) -> Fraction:
     """A binary rational r >= sqrt(q), about 64 bits, checked exactly (r^2 >= q)."""
     if q < 0:  # pragma: no cover - only called on sums of squares
-        raise ValueError(f"sqrt of negative {q}")
+        raise ArithmeticError(f"sqrt of negative {q}")
     if q == 0:
         return Fraction(0)
     x = libmp.from_rational(q.numerator, q.denominator, _BOUND_PREC, libmp.round_ceiling)
@@ -315,17 +317,17 @@ def _integer_columns(X: Any) -> _IntColumns:
     try:
         arr = np.asarray(X)
     except (ValueError, TypeError) as exc:
-        raise ValueError(f"X: expected a 2-D array of real numbers ({exc})") from exc
+        raise InputError(f"X: expected a 2-D array of real numbers ({exc})") from exc
     if arr.ndim != 2:
-        raise ValueError(
+        raise InputError(
             f"X has shape {arr.shape}: expected a 2-D array (rows are samples, columns features)"
         )
     if arr.shape[0] < 1 or arr.shape[1] < 1:
-        raise ValueError(f"X has shape {arr.shape}: expected at least one row and one column")
+        raise InputError(f"X has shape {arr.shape}: expected at least one row and one column")
     kind = arr.dtype.kind
     d = arr.shape[1]
     if kind == "c":
-        raise ValueError(f"X has complex dtype {arr.dtype}: expected real numbers")
+        raise InputError(f"X has complex dtype {arr.dtype}: expected real numbers")
     if kind in "biu":
         if arr.dtype.itemsize < 8 or (-(2**62) < int(arr.min()) and int(arr.max()) < 2**62):
             M = arr.astype(np.int64)
@@ -336,7 +338,7 @@ def _integer_columns(X: Any) -> _IntColumns:
         bad = np.argwhere(~np.isfinite(A))
         if bad.size:
             i, j = (int(t) for t in bad[0])
-            raise ValueError(
+            raise InputError(
                 f"X[{i}, {j}] = {float(A[i, j])!r} is not finite: expected finite values"
             )
         return _float_columns(A)
@@ -351,7 +353,7 @@ def _integer_columns(X: Any) -> _IntColumns:
                 Y[i, j] = fr[i][j].numerator * (L // fr[i][j].denominator)
             scales.append(Fraction(1, L))
         return _IntColumns(scales, Y=Y)
-    raise ValueError(f"X has dtype {arr.dtype}: expected real numbers")
+    raise InputError(f"X has dtype {arr.dtype}: expected real numbers")
 
 
 def _float_columns(A: np.ndarray) -> _IntColumns:
@@ -565,16 +567,16 @@ def _as_exact_symmetric(A: Any) -> tuple[np.ndarray, int]:
     try:
         rows = [list(r) for r in rows]
     except TypeError as exc:
-        raise ValueError(f"A: expected a square matrix (a list of rows) ({exc})") from exc
+        raise InputError(f"A: expected a square matrix (a list of rows) ({exc})") from exc
     n = len(rows)
     if n == 0 or any(len(r) != n for r in rows):
         shape = (n, *sorted({len(r) for r in rows}))
-        raise ValueError(f"A has shape {shape}: expected a non-empty square matrix")
+        raise InputError(f"A has shape {shape}: expected a non-empty square matrix")
     fr = [[_to_fraction(rows[i][j], f"A[{i}, {j}]") for j in range(n)] for i in range(n)]
     for i in range(n):
         for j in range(i):
             if fr[i][j] != fr[j][i]:
-                raise ValueError(
+                raise InputError(
                     f"A[{i}, {j}] = {fr[i][j]} != A[{j}, {i}] = {fr[j][i]}: "
                     "expected an exactly symmetric matrix"
                 )
@@ -950,7 +952,7 @@ def certified_eigenvalues(A_exact: Any, digits: int, *, method: str = "auto") ->
     """
     digits = _check_digits(digits)
     if method not in ("auto", "refine", "eigsy"):
-        raise ValueError(f"method={method!r}: expected 'auto', 'refine' or 'eigsy'")
+        raise InputError(f"method={method!r}: expected 'auto', 'refine' or 'eigsy'")
     t0 = time.perf_counter()
     num, D = _as_exact_symmetric(A_exact)
     n = num.shape[0]
@@ -1113,7 +1115,7 @@ def printed_error_bound(x: Any, bound: Any, digits: int) -> mpmath.mpf:
     q = _to_fraction(x, "x")
     b = _to_fraction(bound, "bound")
     if b < 0:
-        raise ValueError(f"bound={bound}: expected an error bound >= 0")
+        raise InputError(f"bound={bound}: expected an error bound >= 0")
     if q == 0:
         half_ulp = Fraction(0)
     else:

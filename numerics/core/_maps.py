@@ -2,7 +2,7 @@
 
 The KL divergence summed over latents is the order parameter (Li et al.,
 arXiv 2510.01621).  All values come from the theory's laws
-(:mod:`numerics.laws`); every critical point is located exactly from the
+(:mod:`numerics.core._bridge`); every critical point is located exactly from the
 spectrum (sigma'^2_c = lambda_i / beta, beta_c = lambda_i / sigma'^2, as derived),
 never from the sampled curves, and its one-sided derivatives come from the
 derivation's symbolic one-sided limits.
@@ -17,8 +17,9 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from numerics.laws import LAW_ARGS, CompiledLaws, compiled_laws
-from numerics.validation import (
+from numerics.core._bridge import LAW_ARGS, CompiledLaws, compiled_laws
+from numerics.core._validation import (
+    InputError,
     check_encoder_variance,
     check_latent_dim,
     check_positive,
@@ -269,24 +270,24 @@ def collapse_map(
     """
     lam = check_spectrum(eigenvalues)
     if variable not in VARIABLES:
-        raise ValueError(f"variable={variable!r}: expected one of {', '.join(VARIABLES)}")
+        raise InputError(f"variable={variable!r}: expected one of {', '.join(VARIABLES)}")
     if variable == "sigma2":
         other = check_positive("beta", beta)
     else:
         if sigma2 is None:
-            raise ValueError("a map against beta needs a fixed sigma2 (--sigma2)")
+            raise InputError("a map against beta needs a fixed sigma2 (--sigma2)")
         other = check_positive("sigma2", sigma2)
     eta2 = check_positive("eta2", eta2)
     k = check_latent_dim(latent_dim, lam.size)
     if isinstance(points, bool) or not isinstance(points, int) or not 2 <= points <= 100_000:
-        raise ValueError(f"points={points!r}: expected an integer from 2 to 100000")
+        raise InputError(f"points={points!r}: expected an integer from 2 to 100000")
     laws = compiled_laws(check_encoder_variance(encoder_variance))
     crits = critical_values(lam, variable, other, k, laws, eta2)
     d_lo, d_hi = default_grid([c for c, _, _ in crits], points)
     lo = d_lo if lo is None else check_positive("lo", lo)
     hi = d_hi if hi is None else check_positive("hi", hi)
     if not lo < hi:
-        raise ValueError(f"range {lo}:{hi}: expected lo < hi")
+        raise InputError(f"range {lo}:{hi}: expected lo < hi")
     inside = [c for c, _, _ in crits if lo <= c <= hi]
     extra = [c * f for c in inside for f in (1 - SIDE_OFFSET, 1.0, 1 + SIDE_OFFSET)]
     grid = np.unique(np.concatenate([np.geomspace(lo, hi, points), extra]))

@@ -133,7 +133,7 @@ class CompiledLaws:
 def _derived_expressions(encoder_variance: str) -> dict:
     """Every SymPy expression :func:`compiled_laws` compiles, derived from :mod:`theory`."""
     d = derive(linear_vae(encoder_variance))
-    if not d.gain_decreases_with_lambda:  # the pairing rule of numerics.collapse relies on it
+    if not d.gain_decreases_with_lambda:  # the pairing rule of numerics.core._optimum relies on it
         raise ArithmeticError("the theory does not order latents by eigenvalue")
     laws = d.optimum
     boundary = d.critical_boundary

@@ -11,10 +11,11 @@ from typing import Any
 
 import numpy as np
 
-from numerics.collapse import thresholds
-from numerics.spectra import covariance_spectrum
-from numerics.sweep import ACTIVE_KL, SweepResult
-from numerics.transitions import ESTIMATOR, MeasuredTransition, measure_transitions
+from numerics.core._optimum import thresholds
+from numerics.core._validation import InputError
+from numerics.spectra._covariance import covariance_spectrum
+from numerics.training._sweep import ACTIVE_KL, SweepResult
+from numerics.training._transitions import ESTIMATOR, MeasuredTransition, measure_transitions
 
 MODELS = ("linear", "mlp")
 
@@ -75,7 +76,7 @@ def default_sweep(predicted: np.ndarray, points: int) -> np.ndarray:
     """Log-spaced sigma'^2 from 0.85 x the smallest to 1.1 x the largest prediction."""
     positive = predicted[predicted > 0]
     if positive.size == 0:
-        raise ValueError("every eigenvalue is 0: there is no transition to train across")
+        raise InputError("every eigenvalue is 0: there is no transition to train across")
     return np.geomspace(0.85 * positive.min(), 1.1 * positive.max(), points)
 
 
@@ -96,11 +97,11 @@ def train_and_measure(
     ``eigenvalues``: the spectrum of the centred 1/N covariance of exactly ``X``,
     descending, when the caller already has it (``Source.eigenvalues`` of the same
     data); otherwise it is computed here.  ``train_options`` go to
-    :func:`numerics.train_linear.train_linear_sweep` or
-    :func:`numerics.train_mlp.train_mlp_sweep` (None values are left at their defaults).
+    :func:`numerics.training._linear.train_linear_sweep` or
+    :func:`numerics.training._mlp.train_mlp_sweep` (None values are left at their defaults).
     """
     if model not in MODELS:
-        raise ValueError(f"model={model!r}: expected one of {', '.join(MODELS)}")
+        raise InputError(f"model={model!r}: expected one of {', '.join(MODELS)}")
     X = np.asarray(X, dtype=float)
     spectrum = (
         covariance_spectrum(X).eigenvalues
@@ -117,11 +118,11 @@ def train_and_measure(
     grid = default_sweep(predicted, points) if sigma2 is None else np.sort(np.asarray(sigma2))
     options = {k: v for k, v in train_options.items() if v is not None}
     if model == "linear":
-        from numerics.train_linear import train_linear_sweep
+        from numerics.training._linear import train_linear_sweep
 
         sweep = train_linear_sweep(X, grid, beta=beta, latent_dim=latent_dim, **options)
     else:
-        from numerics.train_mlp import train_mlp_sweep
+        from numerics.training._mlp import train_mlp_sweep
 
         options.pop("encoder_variance", None)
         sweep = train_mlp_sweep(X, grid, beta=beta, latent_dim=latent_dim, **options)

@@ -9,6 +9,7 @@ import tempfile
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
+from numerics.core._validation import InputError
 from theory import all_models, derive, linear_vae
 from theory.document import render
 
@@ -87,9 +88,9 @@ def write_derivations(out: Path, pdf: bool | None = None) -> list[Path]:
     moved into ``out`` only when all of them succeeded.
     """
     if pdf and latex_compiler() is None:
-        raise ValueError("--pdf: no LaTeX compiler (latexmk) found; install one or use --no-pdf")
+        raise InputError("--pdf: no LaTeX compiler (latexmk) found; install one or use --no-pdf")
     if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out}: exists and is not a folder")
+        raise InputError(f"--out {out}: exists and is not a folder")
     compile_it = latex_compiler() is not None if pdf is None else pdf
     texts = render_all()
     out.mkdir(parents=True, exist_ok=True)

@@ -27,7 +27,7 @@ differ only through sigma2.
 :func:`follow_up_protocol` reproduces, scaled down to about a minute on 2 cores, the
 staircase of active latents of Li et al.'s follow-up (arXiv 2610.11257) on their
 8-dimensional covariance-matched Gaussian mixture;
-:func:`numerics.transitions.measure_transitions` locates the steps from the trained
+:func:`numerics.training._transitions.measure_transitions` locates the steps from the trained
 results.
 """
 
@@ -42,7 +42,14 @@ from numbers import Real
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from numerics.optim import (
+from numerics.core._validation import (
+    InputError,
+    check_int,
+    check_positive,
+    check_samples,
+    check_sigma2_sweep,
+)
+from numerics.training._loop import (
     Adam,
     check_finite,
     minibatches,
@@ -50,8 +57,7 @@ from numerics.optim import (
     seed_noise,
     sweep_labels,
 )
-from numerics.sweep import ACTIVE_KL, SweepResult
-from numerics.validation import check_int, check_positive, check_samples, check_sigma2_sweep
+from numerics.training._sweep import ACTIVE_KL, SweepResult
 
 #: Clamp of the log-variance head (the follow-up's protocol).
 LOGVAR_MIN, LOGVAR_MAX = -12.0, 8.0
@@ -301,7 +307,7 @@ def _lr_factor(schedule: str, t: int, steps: int, lr_min: float) -> float:
 
 def _check_fraction(name: str, value) -> float:
     if isinstance(value, bool) or not isinstance(value, Real) or not 0 <= value <= 1:
-        raise ValueError(f"{name}={value!r}: expected a number in [0, 1]")
+        raise InputError(f"{name}={value!r}: expected a number in [0, 1]")
     return float(value)
 
 
@@ -459,26 +465,26 @@ def train_mlp_sweep(
     latent_dim = check_int("latent_dim", latent_dim, 1)
     hidden = tuple(check_int("hidden width", h, 1) for h in hidden)
     if not hidden:
-        raise ValueError("hidden=(): expected at least one hidden layer width")
+        raise InputError("hidden=(): expected at least one hidden layer width")
     seeds = tuple(check_int("seed", r, 0) for r in seeds)
     if not seeds or len(set(seeds)) != len(seeds):
-        raise ValueError(f"seeds={seeds!r}: expected one or more distinct seeds")
+        raise InputError(f"seeds={seeds!r}: expected one or more distinct seeds")
     steps = check_int("steps", steps, 1)
     batch_size = min(check_int("batch_size", batch_size, 1), n)
     if schedule not in SCHEDULES:
-        raise ValueError(f"schedule={schedule!r}: expected one of {', '.join(SCHEDULES)}")
+        raise InputError(f"schedule={schedule!r}: expected one of {', '.join(SCHEDULES)}")
     lr_min = _check_fraction("lr_min", lr_min)
     anchor_steps = 2 * steps if anchor_steps is None else check_int("anchor_steps", anchor_steps, 1)
     first_phase = anchor_steps if warm_start else steps
     kl_warmup = first_phase // 2 if kl_warmup is None else check_int("kl_warmup", kl_warmup, 0)
     if kl_warmup > first_phase:
-        raise ValueError(
+        raise InputError(
             f"kl_warmup={kl_warmup!r}: expected at most the {first_phase} steps of the first "
             "phase (else the KL weight never reaches beta)"
         )
     kl_warmup_from = _check_fraction("kl_warmup_from", kl_warmup_from)
     if dtype not in ("float64", "float32"):
-        raise ValueError(f"dtype={dtype!r}: expected float64 or float32")
+        raise InputError(f"dtype={dtype!r}: expected float64 or float32")
     batch_seed = check_int("batch_seed", batch_seed, 0)
 
     S, R = s_sorted.size, len(seeds)
@@ -613,12 +619,12 @@ def follow_up_protocol(
         Eigenvalues of the sample covariance (1/N) of the data trained on, descending;
         the predicted steps are the first four.
     """
-    from numerics.data import synthetic
+    from numerics.data._datasets import synthetic
 
     sizes = dict(FOLLOW_UP_SIZES["quick" if quick else "full"])
     unknown = set(overrides) - set(sizes)
     if unknown:
-        raise TypeError(f"follow_up_protocol: unknown size(s) {sorted(unknown)}")
+        raise InputError(f"follow_up_protocol: unknown size(s) {sorted(unknown)}")
     sizes.update(overrides)
     X = synthetic("mixture", n=sizes.pop("n_samples"), seed=seed).X
     eigenvalues = np.linalg.eigvalsh(np.cov(X.T, bias=True))[::-1].copy()

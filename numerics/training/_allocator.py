@@ -14,7 +14,7 @@ results (its anchor phase, one run at a time, has small arrays and gains nothing
 only; elsewhere it does nothing).  It is process-wide and permanent: memory freed by
 the process is reused by it rather than returned to the system, which is what a
 long numerical run wants, but not something a library should decide for its caller.
-So the command line calls it (``numerics.cli.main`` and the report's worker
+So the command line calls it (``numerics.app.cli.main`` and the report's worker
 process); library users may call it themselves.  ``VAE_COLLAPSE_MALLOC=default``
 leaves malloc alone.
 """

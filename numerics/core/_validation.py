@@ -1,7 +1,8 @@
 """Input checks shared by the library and the command line.
 
-Every check raises ValueError or TypeError with one line that names the
-offending value and says what was expected; the CLI prints that line.
+Every check raises :class:`InputError` with one line that names the offending
+parameter and value and says what was expected; the command line prints that
+line and exits with status 2.  Any other exception is a bug, not bad input.
 """
 
 from __future__ import annotations
@@ -15,6 +16,10 @@ import numpy as np
 from theory import ENCODER_VARIANCES
 
 
+class InputError(ValueError):
+    """Bad input: one line naming the parameter, the value and what was expected."""
+
+
 def check_spectrum(eigenvalues: Iterable[float]) -> np.ndarray:
     """Return the eigenvalues as a float64 array sorted in descending order.
 
@@ -26,16 +31,16 @@ def check_spectrum(eigenvalues: Iterable[float]) -> np.ndarray:
     try:
         arr = np.asarray(eigenvalues, dtype=float)
     except (TypeError, ValueError) as exc:
-        raise TypeError(f"eigenvalues {eigenvalues!r}: expected a sequence of numbers") from exc
+        raise InputError(f"eigenvalues {eigenvalues!r}: expected a sequence of numbers") from exc
     if arr.ndim != 1:
-        raise ValueError(f"eigenvalues have shape {arr.shape}: expected a one-dimensional list")
+        raise InputError(f"eigenvalues have shape {arr.shape}: expected a one-dimensional list")
     if arr.size == 0:
-        raise ValueError("eigenvalues are empty: expected at least one eigenvalue")
+        raise InputError("eigenvalues are empty: expected at least one eigenvalue")
     bad = arr[~np.isfinite(arr)]
     if bad.size:
-        raise ValueError(f"eigenvalue {float(bad[0])!r} is not finite: expected finite values")
+        raise InputError(f"eigenvalue {float(bad[0])!r} is not finite: expected finite values")
     if (arr < 0).any():
-        raise ValueError(
+        raise InputError(
             f"eigenvalue {float(arr[arr < 0][0])!r} is negative: a covariance has eigenvalues >= 0"
         )
     return np.sort(arr)[::-1].copy()
@@ -44,10 +49,10 @@ def check_spectrum(eigenvalues: Iterable[float]) -> np.ndarray:
 def check_positive(name: str, value: float) -> float:
     """Return ``value`` as a float, which must be finite and > 0."""
     if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"{name}={value!r}: expected a positive number")
+        raise InputError(f"{name}={value!r}: expected a positive number")
     value = float(value)
     if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name}={value!r}: expected a finite number > 0")
+        raise InputError(f"{name}={value!r}: expected a finite number > 0")
     return value
 
 
@@ -56,9 +61,9 @@ def check_latent_dim(latent_dim: int | None, d: int) -> int:
     if latent_dim is None:
         return d
     if isinstance(latent_dim, bool) or not isinstance(latent_dim, Integral):
-        raise TypeError(f"latent_dim={latent_dim!r}: expected an integer")
+        raise InputError(f"latent_dim={latent_dim!r}: expected an integer")
     if not 1 <= latent_dim <= d:
-        raise ValueError(
+        raise InputError(
             f"latent_dim={latent_dim}: expected 1 <= latent_dim <= {d} (the data dimension)"
         )
     return int(latent_dim)
@@ -67,7 +72,7 @@ def check_latent_dim(latent_dim: int | None, d: int) -> int:
 def check_encoder_variance(name: str) -> str:
     """Return ``name`` if it is a supported encoder-variance variant."""
     if name not in ENCODER_VARIANCES:
-        raise ValueError(
+        raise InputError(
             f"encoder_variance={name!r}: expected one of {', '.join(ENCODER_VARIANCES)}"
         )
     return name
@@ -76,9 +81,9 @@ def check_encoder_variance(name: str) -> str:
 def check_int(name: str, value, minimum: int) -> int:
     """An integer >= ``minimum`` (bool is refused: ``True`` is not a step count)."""
     if isinstance(value, bool) or not isinstance(value, Integral):
-        raise TypeError(f"{name}={value!r}: expected an integer")
+        raise InputError(f"{name}={value!r}: expected an integer")
     if value < minimum:
-        raise ValueError(f"{name}={value!r}: expected an integer >= {minimum}")
+        raise InputError(f"{name}={value!r}: expected an integer >= {minimum}")
     return int(value)
 
 
@@ -87,13 +92,13 @@ def check_samples(X) -> np.ndarray:
     try:
         X = np.asarray(X, dtype=float)
     except (TypeError, ValueError) as exc:
-        raise TypeError(f"X: expected a 2-D array of numbers ({exc})") from None
+        raise InputError(f"X: expected a 2-D array of numbers ({exc})") from None
     if X.ndim != 2 or X.shape[0] < 2 or X.shape[1] < 1:
-        raise ValueError(
+        raise InputError(
             f"X has shape {X.shape}: expected a 2-D array of samples x features, >= 2 rows"
         )
     if not np.isfinite(X).all():
-        raise ValueError("X has non-finite values: expected finite data")
+        raise InputError("X has non-finite values: expected finite data")
     return X
 
 
@@ -102,10 +107,10 @@ def check_sigma2_sweep(sigma2) -> np.ndarray:
     try:
         s = np.atleast_1d(np.asarray(sigma2, dtype=float))
     except (TypeError, ValueError) as exc:
-        raise TypeError(f"sigma2={sigma2!r}: expected a number or a list of numbers") from exc
+        raise InputError(f"sigma2={sigma2!r}: expected a number or a list of numbers") from exc
     if s.ndim != 1 or s.size == 0:
-        raise ValueError(f"sigma2 has shape {s.shape}: expected a non-empty list of numbers")
+        raise InputError(f"sigma2 has shape {s.shape}: expected a non-empty list of numbers")
     bad = s[~(np.isfinite(s) & (s > 0))]
     if bad.size:
-        raise ValueError(f"sigma2={float(bad[0])!r}: expected finite decoder variances > 0")
+        raise InputError(f"sigma2={float(bad[0])!r}: expected finite decoder variances > 0")
     return np.sort(s)

@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from numerics.laws import compiled_laws
-from numerics.validation import (
+from numerics.core._bridge import compiled_laws
+from numerics.core._validation import (
     check_encoder_variance,
     check_latent_dim,
     check_positive,

@@ -1,0 +1,41 @@
+"""The core: the one bridge from theory objects to numbers, and what it evaluates.
+
+Layer above :mod:`theory` and below everything else in :mod:`numerics`.  The bridge
+(``_bridge``) is the only module that turns SymPy expressions into callables; the
+optimum, thresholds and maps (``_optimum``, ``_maps``) evaluate them; ``_validation``
+holds every input check and the :class:`InputError` they raise.
+"""
+
+from numerics.core._maps import (
+    CriticalPoint,
+    MapResult,
+    OneSidedValues,
+    PhaseDiagram,
+    collapse_map,
+    jump_summary,
+    phase_diagram,
+)
+from numerics.core._optimum import (
+    ModeOptimum,
+    OptimumResult,
+    ThresholdResult,
+    optimum,
+    thresholds,
+)
+from numerics.core._validation import InputError
+
+__all__ = [
+    "CriticalPoint",
+    "InputError",
+    "MapResult",
+    "ModeOptimum",
+    "OneSidedValues",
+    "OptimumResult",
+    "PhaseDiagram",
+    "ThresholdResult",
+    "collapse_map",
+    "jump_summary",
+    "optimum",
+    "phase_diagram",
+    "thresholds",
+]
