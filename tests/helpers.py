@@ -3,9 +3,9 @@
 Nothing here imports :mod:`theory` or :mod:`numerics`.  The objective is written from the
 standard Gaussian identities and evaluated on an actual data matrix ``X`` (rows are
 samples), so that the tests compare the symbolic engine with an independent route
-(DESIGN.md sections 3 and 7).
+(the project's rule: every result is checked by an independent route).
 
-Model (DESIGN.md section 3)::
+Model (README, "Conventions and notation")::
 
     p(z)   = N(0, eta2 I_k)
     p(x|z) = N(W z + b, sigma2 I_d)

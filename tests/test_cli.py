@@ -1,4 +1,4 @@
-"""The command line: documented outputs and every kind of bad input (DESIGN.md section 6)."""
+"""The command line: documented outputs and every kind of bad input (README, "Command line")."""
 
 from __future__ import annotations
 
@@ -259,7 +259,7 @@ def test_digits_thresholds_are_the_covariance_eigenvalues(capsys):
 
 
 def test_train_json_keys_and_files(tmp_path, capsys):
-    """DESIGN.md section 6: ``points``, ``predicted_critical_sigma2`` (descending) and
+    """README, "Command line": ``points``, ``predicted_critical_sigma2`` (descending) and
     ``measured_critical_sigma2`` (same order, null where unresolved)."""
     out_dir = tmp_path / "t"
     argv = ["train", "--data", "synthetic:rotated:spectrum=4;2;1;0.5,n=3000", "--exact-gradients"]

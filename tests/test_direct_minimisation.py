@@ -1,6 +1,6 @@
 """The derived optimum against direct numerical minimisation of the full objective.
 
-Independent route (DESIGN.md section 7): the objective F(W, V, log s2, b) is written in
+Independent route: the objective F(W, V, log s2, b) is written in
 NumPy in ``tests/helpers.py`` from the standard Gaussian identities and evaluated on an
 actual data matrix X whose empirical (1/N, centred) covariance has a prescribed spectrum
 under a random rotation.  It is minimised over *unrestricted* matrices W (d x k),
@@ -8,7 +8,7 @@ V (k x d), the encoder variances and the bias - no alignment with eigenvectors, 
 per-mode reduction - from several seeded random starts, and the best value is compared
 with ``numerics.optimum``.  No formula of the optimum appears here.
 
-The literature's closed form (a mode is active iff lambda_i > beta sigma'^2, DESIGN.md
+The literature's closed form (a mode is active iff lambda_i > beta sigma'^2, Wang & Ziyin
 section 3) is used only to *choose* cases away from the critical points, never to
 compute an expected value.
 """
@@ -35,7 +35,7 @@ from numerics import optimum
 N_ROWS = 2000
 #: Random starts per case; the best final value is kept.
 N_RESTARTS = 4
-#: A latent is counted active when its KL exceeds this (DESIGN.md section 5 default).
+#: A latent is counted active when its KL exceeds this (the toolkit's default).
 ACTIVE_KL = 1e-3
 #: L-BFGS-B settings: stop only at (near) machine precision.
 LBFGSB_OPTIONS = {"maxiter": 20000, "maxfun": 40000, "ftol": 1e-16, "gtol": 1e-12, "maxcor": 30}
@@ -209,7 +209,7 @@ def test_analytic_gradient_matches_finite_differences(variant):
 def test_cases_avoid_critical_points():
     """Every case is > 5% away from each lambda_i / beta, and both phases occur.
 
-    The thresholds lambda_i / beta are the literature's (DESIGN.md section 3), cited only
+    The thresholds lambda_i / beta are the literature's (Wang & Ziyin 2022, Thm 2), cited only
     to choose cases where the optimiser is not slowed down by a flat direction.
     """
     phases = set()

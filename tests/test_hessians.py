@@ -1,6 +1,6 @@
 """Derived Hessians and stationary points against finite differences of a NumPy objective.
 
-Independent route (DESIGN.md section 7): the objective is the full data-matrix objective
+Independent route: the objective is the full data-matrix objective
 of ``tests/helpers.py`` (written from the Gaussian identities, no SymPy), evaluated on
 actual data.  For the per-mode checks it is restricted to one latent and one direction:
 1-D data of empirical variance exactly lambda, decoder bias at the data mean, parameters
@@ -106,7 +106,7 @@ def derived_hessian(variant: str, name: str, numbers: dict) -> np.ndarray:
 
 # -- per-mode Hessians ----------------------------------------------------------------------
 def _above(params: tuple[float, float, float, float]) -> bool:
-    """lam > beta sigma2: where the literature (DESIGN.md section 3) has an active point."""
+    """lam > beta sigma2: where the literature (Wang & Ziyin 2022, Thm 2) has an active point."""
     lam, sigma2, beta, _ = params
     return lam > beta * sigma2
 
@@ -208,7 +208,7 @@ def test_full_collapsed_point_negative_directions(variant, case):
     assert np.min(np.abs(eigenvalues)) > 1e-3, eigenvalues
     n_negative = int(np.sum(eigenvalues < 0))
 
-    # The literature's count (Li et al. 2025; DESIGN.md section 3) ...
+    # The literature's count (Li et al. 2025) ...
     assert n_negative == k * sum(lam > beta * sigma2 for lam in FULL_SPECTRUM)
     # ... and the count implied by the derived per-mode Hessian at collapse, lambda_i each.
     numbers = {S.sigma2: sigma2, S.beta: beta, S.eta2: eta2}

@@ -1,6 +1,6 @@
 """numerics.spectra._covariance: every method against NumPy's eigh and against mpmath at 30 digits.
 
-Independent routes (DESIGN.md section 7): ``numpy.linalg.eigvalsh`` of ``numpy.cov(bias=True)``
+Independent routes: ``numpy.linalg.eigvalsh`` of ``numpy.cov(bias=True)``
 (float64, a different code path), and ``mpmath.eigsy`` on the covariance of integer data
 computed exactly in rationals.  Tolerances are explicit; no test depends on wall-clock time.
 """

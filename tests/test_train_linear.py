@@ -1,6 +1,6 @@
 """numerics.training._linear: hand-written gradients, the trained optimum, vectorisation.
 
-Independent routes (DESIGN.md section 7):
+Independent routes:
 
 * the gradients against central finite differences of the minibatch loss, for every
   variant, with a fixed reparameterisation sample and with the exact expectation, at

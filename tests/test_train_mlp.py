@@ -1,6 +1,6 @@
 """numerics.training._mlp: the MLP VAE trained over a whole sweep at once.
 
-Independent routes (DESIGN.md section 7): the objective against a plain per-point
+Independent routes: the objective against a plain per-point
 forward pass written here from the model's definition; the hand-written backpropagation
 against central finite differences; the vectorised sweep against the same points
 trained one at a time; trained KLs against the collapse criterion of the linear theory

@@ -13,7 +13,7 @@ can inspect any step::
     >>> d.optimum.active["kl"]      # step d
     log(lambda/(beta*sigma2))/2
 
-Steps (DESIGN.md section 3):
+Steps:
 
 a. expected objective (matrix form, checked; per-mode reduction, checked);
 b. stationary equations and all their solutions, with existence conditions;

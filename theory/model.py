@@ -4,7 +4,7 @@ A specification says *what* the model is - prior, encoder, decoder, which
 quantities are trained - and nothing about its solution; everything else is
 derived from it by :class:`theory.derivation.Derivation`.
 
-The model (DESIGN.md section 3; Lucas, Tucker, Grosse & Norouzi, "Don't Blame
+The model (README, "Conventions and notation"; Lucas, Tucker, Grosse & Norouzi, "Don't Blame
 the ELBO!", NeurIPS 2019, section 4; Wang & Ziyin, "Posterior Collapse of a
 Linear Latent Variable Model", NeurIPS 2022, section 3)::
 

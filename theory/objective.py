@@ -1,6 +1,6 @@
 """Step a: the expected negative ELBO, in matrix form and per mode.
 
-The objective per data point (DESIGN.md section 3) is::
+The objective per data point (README, "Conventions and notation") is::
 
     F = E_x E_q[-log p(x|z)] + beta * E_x KL(q(z|x) || p(z)).
 

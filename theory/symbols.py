@@ -1,6 +1,6 @@
 """The one set of SymPy symbols shared by every derivation.
 
-Notation follows DESIGN.md section 3 and Li, Zhang, Zhang & Chen, "Posterior
+Notation follows the README ("Conventions and notation") and Li, Zhang, Zhang & Chen, "Posterior
 Collapse as a Phase Transition in Variational Autoencoders" (arXiv 2510.01621):
 
 ============  ==========================================================

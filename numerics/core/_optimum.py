@@ -64,7 +64,7 @@ class OptimumResult:
         return sum(m.active for m in self.modes)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dictionary (keys of DESIGN.md section 6)."""
+        """JSON-ready dictionary (the keys documented in the README, "Command line")."""
         return {
             "sigma2": self.sigma2,
             "beta": self.beta,
@@ -97,7 +97,7 @@ class ThresholdResult:
         return self.critical_sigma2[0]
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dictionary (keys of DESIGN.md section 6)."""
+        """JSON-ready dictionary (the keys documented in the README, "Command line")."""
         return {
             "beta": self.beta,
             "model": {

@@ -4,11 +4,11 @@ Every float64 is an exact binary rational, so the covariance of float data is an
 rational matrix.  :func:`exact_covariance` computes it exactly (integer arithmetic), and
 :func:`certified_eigenvalues` returns its eigenvalues to any number of digits together
 with a *rigorous* bound on the error of every one of them, including clustered and
-multiple eigenvalues.  DESIGN.md sections 3-4; issue 3, item 3 ("Exact thresholds").
+multiple eigenvalues (README, "Your data": certified digits).
 
 Conventions
 -----------
-The covariance is the centred 1/N one (DESIGN.md section 3)::
+The covariance is the centred 1/N one (README, "Conventions and notation")::
 
     Sigma = (1/N) sum_n (x_n - m)(x_n - m)^T = (N X^T X - s s^T) / N^2,   s = column sums,
 
@@ -525,7 +525,7 @@ def exact_covariance(X: Any, centred: bool = True) -> list[list[Fraction]]:
         ``Fraction`` and SymPy rationals (object arrays) are exact too.
     centred : bool, default True
         True: Sigma = (1/N) sum (x_n - m)(x_n - m)^T = (N X^T X - s s^T) / N^2 with s the
-        column sums (DESIGN.md section 3).  False: the uncentred second moment
+        column sums (README, "Conventions and notation").  False: the uncentred second moment
         (1/N) X^T X.
 
     Returns

@@ -1,6 +1,6 @@
 """Eigenvalues of a data covariance, from small arrays to large memory-mapped files.
 
-DESIGN.md section 4 ("Spectra") and issue 3, item 2.  The covariance of the rows of ``X``
+The covariance of the rows of ``X``
 (N samples x d variables) is the centred 1/N one (NOT 1/(N-1))::
 
     Sigma = (1/N) sum_n (x_n - m)(x_n - m)^T,        m = (1/N) sum_n x_n,

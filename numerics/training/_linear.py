@@ -1,4 +1,4 @@
-"""The linear VAE of DESIGN.md section 3 trained in NumPy, a whole sweep of sigma'^2 at once.
+"""The linear VAE (README, "Conventions and notation") trained in NumPy, a whole sweep at once.
 
 Model, for one sweep point (data x in R^d, k latents, prior N(0, eta2 I_k))::
 
@@ -109,9 +109,10 @@ the same KL per latent, the same F and the same thresholds sigma2 = lambda_i / b
 
 Fixed encoder variance: the objective is invariant under rotations of the latents
 (W -> W R, V -> R^T V, s2 = eta2 I), so the per-latent KL of a trained model is not
-identifiable (DESIGN.md section 3, pitfalls).  The result reports it in the canonical
-basis of the principal axes of the aggregate encoder means, mean_n mu_n mu_n^T (the KL of
-latent j is then half its j-th eigenvalue / eta2); the total KL and F are unaffected.
+identifiable (a rotation freedom; Wang & Ziyin 2022, section 3).  The result reports it
+in the canonical basis of the principal axes of the aggregate encoder means,
+mean_n mu_n mu_n^T (the KL of latent j is then half its j-th eigenvalue / eta2); the
+total KL and F are unaffected.
 
 Sweeps
 ------
@@ -186,7 +187,7 @@ INIT_SCALE = 0.3
 def data_scale(X: np.ndarray) -> tuple[np.ndarray, float]:
     """Return the data mean m and the unit a = sqrt(lambda_max) of the parameters.
 
-    lambda_max is the largest eigenvalue of the 1/N covariance (DESIGN.md section 3),
+    lambda_max is the largest eigenvalue of the 1/N covariance (README, "Conventions and notation"),
     from ``eigvalsh`` for d <= 1000 and by power iteration otherwise (only a unit: a few
     percent do not matter, and it never enters the objective).
     """

@@ -32,7 +32,7 @@ class TrainingReport:
     data: dict[str, Any]
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dictionary (DESIGN.md section 6, ``train``)."""
+        """JSON-ready dictionary (README, "Command line": the keys of ``train --json``)."""
         s = self.sweep
         mean_kl = s.kl.mean(axis=1)
         points = []

@@ -1,6 +1,7 @@
 """A small MLP VAE in pure NumPy, trained over a whole sweep of sigma'^2 at once.
 
-The model (DESIGN.md sections 3 and 5, issue 4 item 2), for one sweep point::
+The model (README, "Conventions and notation" and "Training confirmation"), for one
+sweep point::
 
     encoder   h = ReLU MLP(x) (widths ``hidden``),  mu = h W_mu + b_mu,
               logvar = clip(h W_lv + b_lv, -12, 8)      (q(z|x) = N(mu, diag(exp(logvar))))

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-#: A latent is active when its data-averaged KL exceeds this (DESIGN.md section 5).
+#: A latent is active when its data-averaged KL exceeds this (README, "Training confirmation").
 ACTIVE_KL = 1e-3
 
 

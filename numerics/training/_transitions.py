@@ -5,7 +5,7 @@ Estimator (stated in every output).  Latents are ranked by their trained KL
 sigma'^2_c = lambda_j / beta.  For each rank, with the KL averaged over seeds:
 
 1. *Bracket*: the last sweep point where the KL of rank j exceeds the activity
-   threshold (1e-3 nats, DESIGN.md section 5) and the next sweep point: where the
+   threshold (1e-3 nats, README "Training confirmation") and the next sweep point: where the
    trained models were seen to collapse.  Near sigma'^2_c the objective is flat in
    the collapsing direction and training relaxes slowly (critical slowing down), so
    a latent lingers just above the threshold a little past its transition and the
