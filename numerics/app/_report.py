@@ -257,11 +257,7 @@ def _report_parts(data, source, out, pdf, progress, t0, follow_up) -> None:
     th = thresholds(lam)
     certified = None
     if source.dataset is not None and source.dataset.X.size <= 2_000_000:
-        from fractions import Fraction
-
-        from numerics.spectra._exact import exact_thresholds
-
-        certified = exact_thresholds(source, Fraction(1), lam.size, "learnable", CERTIFIED_DIGITS)
+        certified = source.exact_thresholds(CERTIFIED_DIGITS)
     (out / "thresholds.json").write_text(
         json.dumps(
             th.to_dict()

@@ -16,6 +16,7 @@ import numpy as np
 
 from numerics.core._validation import InputError, check_positive, check_spectrum
 from numerics.data._datasets import Dataset, parse_data_source
+from numerics.spectra._exact import ExactThresholds, exact_thresholds
 
 #: Which second moment of the data the spectrum is taken of.
 MOMENTS = ("centred", "uncentred")
@@ -36,6 +37,24 @@ class Source:
     moment: str = "centred"
     scale: float = 1.0
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def exact_thresholds(self, digits: int, **model: Any) -> ExactThresholds:
+        """Critical sigma'^2 to ``digits`` digits with certified bounds (``model``: beta, ...).
+
+        From the exact spectrum when one was given, else from the exact covariance of
+        the data as they were read (moment and scale as recorded).
+        """
+        if self.exact is not None:
+            return exact_thresholds(self.exact, digits=digits, **model)
+        if self.dataset is None:
+            raise InputError("--digits needs an exact spectrum or data")
+        return exact_thresholds(
+            data=self.dataset.X,
+            centred=self.moment == "centred",
+            scale=self.scale,
+            digits=digits,
+            **model,
+        )
 
 
 def parse_exact(text: str) -> Fraction | float:

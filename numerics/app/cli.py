@@ -253,12 +253,13 @@ def _run_threshold(args: argparse.Namespace) -> None:
     source = _source(args)
     r = thresholds(source.eigenvalues, float(args.beta), args.latent_dim, args.encoder_variance)
     if args.digits is not None:
-        from numerics.spectra._exact import exact_thresholds
-
         if isinstance(args.beta, float):
             raise InputError(f"beta={args.beta!r}: expected a finite number > 0")
-        exact = exact_thresholds(
-            source, args.beta, len(r.critical_sigma2), args.encoder_variance, args.digits
+        exact = source.exact_thresholds(
+            args.digits,
+            beta=args.beta,
+            latent_dim=len(r.critical_sigma2),
+            encoder_variance=args.encoder_variance,
         )
         if args.json:
             print(json.dumps(r.to_dict() | exact.to_dict() | {"data": source.record}))

@@ -31,7 +31,7 @@ import os
 import pickle
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from fractions import Fraction
 from functools import cache
 from pathlib import Path
 
@@ -45,14 +45,19 @@ from theory import symbols as S
 
 #: Argument order of every compiled per-mode law.
 LAW_ARGS = (S.lam, S.sigma2, S.beta, S.eta2)
+#: Quantities whose one-sided derivatives at critical points are kept (maps report jumps).
+JUMP_QUANTITIES = ("kl", "neg_elbo")
 #: The relative gap (lambda - lambda_c) / lambda_c; an extra first argument of stable laws.
 GAP = sp.Symbol("g", positive=True)
 
 Law = Callable[..., np.ndarray]
 
 
-def _compile(expr: sp.Expr, args: tuple[sp.Symbol, ...] = LAW_ARGS) -> Law:
-    fn = sp.lambdify(args, expr, modules="numpy", dummify=True)
+def _compile(expr: sp.Expr, args: tuple[sp.Symbol, ...] = LAW_ARGS, modules="numpy") -> Law:
+    """The one place where a theory expression becomes a callable (``sympy.lambdify``)."""
+    fn = sp.lambdify(args, expr, modules=modules, dummify=True)
+    if modules != "numpy":  # mpmath numbers and intervals: no array broadcasting
+        return fn
 
     def law(*values: np.ndarray) -> np.ndarray:
         # A constant law (e.g. KL = 0 when collapsed) returns a scalar: broadcast it.
@@ -96,20 +101,111 @@ def two_product(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return p, e
 
 
-@dataclass(frozen=True)
 class CompiledLaws:
-    """NumPy versions of one variant's laws; arguments ``(lam, sigma2, beta, eta2)``."""
+    """NumPy versions of one model's laws; arguments ``(lam, sigma2, beta, eta2)``.
 
-    encoder_variance: str
-    active: dict[str, Law]
-    collapsed: dict[str, Law]
-    stable_active: dict[str, Law]  # arguments (g, lam, sigma2, beta, eta2)
-    unpaired_neg_elbo: Law
-    boundary_expr: sp.Expr
-    boundary: Law  # lambda_c(sigma2, beta, eta2): a mode is active iff lambda > boundary
-    critical_sigma2: Law  # sigma'^2_c(lambda, beta, eta2)
-    critical_beta: Law  # beta_c(lambda, sigma2, eta2)
-    derivatives: dict[tuple[str, str, str, int], Law]
+    Every law is compiled from its SymPy expression on first use and kept: a command
+    that needs five laws does not pay for the hundred it does not use.
+
+    Attributes
+    ----------
+    name : str
+        The model's name (``learnable``, ``fixed``).
+    expressions : dict
+        The derived SymPy expressions (:func:`law_expressions`).
+    """
+
+    def __init__(self, name: str, expressions: dict) -> None:
+        self.name = name
+        self.expressions = expressions
+        self._compiled: dict[tuple, Law] = {}
+
+    def __repr__(self) -> str:
+        return f"CompiledLaws({self.name!r})"
+
+    @property
+    def encoder_variance(self) -> str:
+        """The encoder-variance variant these laws belong to."""
+        return self.name
+
+    def _law(self, key: tuple, expr: sp.Expr, args: tuple = LAW_ARGS, modules="numpy") -> Law:
+        if key not in self._compiled:
+            self._compiled[key] = _compile(expr, args, modules)
+        return self._compiled[key]
+
+    def _group(self, group: str) -> dict[str, Law]:
+        args = (GAP, *LAW_ARGS) if group == "stable_active" else LAW_ARGS
+        return {q: self._law((group, q), x, args) for q, x in self.expressions[group].items()}
+
+    @property
+    def active(self) -> dict[str, Law]:
+        """Laws of the active point, per quantity (valid where the mode is active)."""
+        return self._group("active")
+
+    @property
+    def collapsed(self) -> dict[str, Law]:
+        """Laws of the collapsed point, per quantity."""
+        return self._group("collapsed")
+
+    @property
+    def stable_active(self) -> dict[str, Law]:
+        """Active laws in their cancellation-free form; arguments ``(g, lam, ...)``."""
+        return self._group("stable_active")
+
+    @property
+    def unpaired_neg_elbo(self) -> Law:
+        """F of a data direction that no latent is paired with."""
+        return self._law(("unpaired",), self.expressions["unpaired_neg_elbo"])
+
+    @property
+    def boundary_expr(self) -> sp.Expr:
+        """lambda_c(sigma2, beta, eta2) as derived: a mode is active iff lambda > it."""
+        return self.expressions["boundary"]
+
+    @property
+    def boundary(self) -> Law:
+        """lambda_c compiled."""
+        return self._law(("boundary",), self.boundary_expr)
+
+    @property
+    def critical_sigma2(self) -> Law:
+        """sigma'^2_c(lambda, beta, eta2) (the second argument is ignored)."""
+        return self._law(("critical_sigma2",), self.expressions["critical_sigma2"])
+
+    @property
+    def critical_beta(self) -> Law:
+        """beta_c(lambda, sigma2, eta2) (the third argument is ignored)."""
+        return self._law(("critical_beta",), self.expressions["critical_beta"])
+
+    def derivative(self, variable: str, side: str, quantity: str, order: int) -> Law:
+        """d^order quantity / d variable^order on one side (``Derivation.law_derivatives``)."""
+        key = (variable, side, quantity, order)
+        return self._law(("derivative", *key), self.expressions["derivatives"][key])
+
+    def one_sided(self, variable: str, quantity: str, order: int) -> tuple[Law, Law]:
+        """Left (active) and right (collapsed) limits of a derivative at the critical point."""
+        left, right = self.expressions["one_sided"][(variable, quantity, order)]
+        key = ("one_sided", variable, quantity, order)
+        return self._law((*key, "left"), left), self._law((*key, "right"), right)
+
+    def critical_sigma2_mpmath(self) -> Law:
+        """sigma'^2_c(lambda, beta, eta2) on mpmath numbers or intervals (``mpmath.iv``)."""
+        args = (S.lam, S.beta, S.eta2)
+        return self._law(
+            ("critical_sigma2", "mpmath"), self.expressions["critical_sigma2"], args, "mpmath"
+        )
+
+    def critical_sigma2_exact(self, lam: Fraction, beta: Fraction, eta2: Fraction) -> Fraction:
+        """sigma'^2_c in exact rational arithmetic (SymPy evaluation of the derived law)."""
+        law = self.expressions["critical_sigma2"]
+        value = law.subs(
+            {S.lam: _rational(lam), S.beta: _rational(beta), S.eta2: _rational(eta2)},
+            simultaneous=True,
+        )
+        value = sp.nsimplify(value) if not value.is_Rational else value
+        if not value.is_Rational:
+            raise ArithmeticError(f"the critical law {law} is not rational at rational inputs")
+        return Fraction(int(value.p), int(value.q))
 
     def gap(self, lam, sigma2, beta, eta2) -> np.ndarray:
         """(lambda - lambda_c) / lambda_c, with lambda_c = beta sigma'^2 formed exactly."""
@@ -130,8 +226,24 @@ class CompiledLaws:
         return self.stable_active[q](g, lam, sigma2, beta, eta2)
 
 
+def _rational(q: Fraction) -> sp.Rational:
+    q = Fraction(q)
+    return sp.Rational(q.numerator, q.denominator)
+
+
+def _one_sided_expressions(d) -> dict:
+    """Left/right limits of the first two derivatives of KL and F at each critical point."""
+    out = {}
+    for var in (S.sigma2, S.beta):
+        for q in JUMP_QUANTITIES:
+            for ds in d.derivatives[var][q]:
+                if ds.order:
+                    out[(var.name, q, ds.order)] = (ds.left, ds.right)
+    return out
+
+
 def _derived_expressions(encoder_variance: str) -> dict:
-    """Every SymPy expression :func:`compiled_laws` compiles, derived from :mod:`theory`."""
+    """Every SymPy expression :class:`CompiledLaws` compiles, derived from :mod:`theory`."""
     d = derive(linear_vae(encoder_variance))
     if not d.gain_decreases_with_lambda:  # the pairing rule of numerics.core._optimum relies on it
         raise ArithmeticError("the theory does not order latents by eigenvalue")
@@ -146,6 +258,7 @@ def _derived_expressions(encoder_variance: str) -> dict:
         "critical_sigma2": d.critical_sigma2,
         "critical_beta": d.critical_beta,
         "derivatives": dict(d.law_derivatives),
+        "one_sided": _one_sided_expressions(d),
     }
 
 
@@ -204,18 +317,5 @@ def law_expressions(encoder_variance: str) -> dict:
 
 @cache
 def compiled_laws(encoder_variance: str) -> CompiledLaws:
-    """Compile the laws of the named variant (cached per process)."""
-    e = law_expressions(encoder_variance)
-    stable_args = (GAP, *LAW_ARGS)
-    return CompiledLaws(
-        encoder_variance=encoder_variance,
-        active={q: _compile(x) for q, x in e["active"].items()},
-        collapsed={q: _compile(x) for q, x in e["collapsed"].items()},
-        stable_active={q: _compile(x, stable_args) for q, x in e["stable_active"].items()},
-        unpaired_neg_elbo=_compile(e["unpaired_neg_elbo"]),
-        boundary_expr=e["boundary"],
-        boundary=_compile(e["boundary"]),
-        critical_sigma2=_compile(e["critical_sigma2"]),
-        critical_beta=_compile(e["critical_beta"]),
-        derivatives={key: _compile(x) for key, x in e["derivatives"].items()},
-    )
+    """The laws of the named variant, compiled on first use (kept per process)."""
+    return CompiledLaws(encoder_variance, law_expressions(encoder_variance))

@@ -11,13 +11,11 @@ derivation's symbolic one-sided limits.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Any
 
 import numpy as np
-import sympy as sp
 
-from numerics.core._bridge import LAW_ARGS, CompiledLaws, compiled_laws
+from numerics.core._bridge import JUMP_QUANTITIES, CompiledLaws, compiled_laws
 from numerics.core._validation import (
     InputError,
     check_encoder_variance,
@@ -25,13 +23,9 @@ from numerics.core._validation import (
     check_positive,
     check_spectrum,
 )
-from theory import derive, linear_vae
-from theory import symbols as S
 
 #: Variables a map can run along.
 VARIABLES = ("sigma2", "beta")
-#: Quantities whose jumps are reported at each critical point.
-JUMP_QUANTITIES = ("kl", "neg_elbo")
 #: Relative offset of the grid points placed on each side of a critical point, so
 #: sampled curves show the kink without straddling it.
 SIDE_OFFSET = 1e-9
@@ -119,22 +113,6 @@ class MapResult:
         return names, np.column_stack([self.grid, *self.curves.values()])
 
 
-@cache
-def _one_sided_laws(encoder_variance: str, variable: str):
-    """Compiled symbolic one-sided limits at the critical point, per quantity and order."""
-    d = derive(linear_vae(encoder_variance))
-    var = {"sigma2": S.sigma2, "beta": S.beta}[variable]
-    out = {}
-    for q in JUMP_QUANTITIES:
-        for ds in d.derivatives[var][q]:
-            if ds.order == 0:
-                continue
-            left = sp.lambdify(LAW_ARGS, ds.left, "numpy", dummify=True)
-            right = sp.lambdify(LAW_ARGS, ds.right, "numpy", dummify=True)
-            out[(q, ds.order)] = (left, right)
-    return out
-
-
 def _controls(variable: str, x, other: float) -> tuple:
     return (x, other) if variable == "sigma2" else (other, x)
 
@@ -157,10 +135,10 @@ def _mode_values(
         out[q] = value
         if q in JUMP_QUANTITIES:
             for n in (1, 2):
-                deriv = laws.derivatives[(variable, "collapsed", q, n)](
+                deriv = laws.derivative(variable, "collapsed", q, n)(
                     lam_b, sig_b, beta_b, eta2
                 ).copy()
-                deriv[active] = laws.derivatives[(variable, "active", q, n)](
+                deriv[active] = laws.derivative(variable, "active", q, n)(
                     lam_b[active], sig_b[active], beta_b[active], eta2
                 )
                 out[f"d{n}_{q}"] = deriv
@@ -172,9 +150,7 @@ def _unpaired_values(laws, variable, lam, x, other, eta2) -> dict[str, np.ndarra
     shape = (lam.size, x.size)
     return {
         f"d{n}_neg_elbo" if n else "neg_elbo": np.broadcast_to(
-            laws.derivatives[(variable, "unpaired", "neg_elbo", n)](
-                lam[:, None], sigma2, beta, eta2
-            ),
+            laws.derivative(variable, "unpaired", "neg_elbo", n)(lam[:, None], sigma2, beta, eta2),
             shape,
         )
         for n in (0, 1, 2)
@@ -199,7 +175,6 @@ def critical_values(
 
 
 def _critical_point(laws, variable, lam, k, other, eta2, crit, value, modes) -> CriticalPoint:
-    sided = _one_sided_laws(laws.encoder_variance, variable)
     sigma2, beta = _controls(variable, crit, other)
     x = np.array([crit])
     rest = np.array([j for j in range(k) if lam[j] != value], dtype=int)
@@ -213,7 +188,7 @@ def _critical_point(laws, variable, lam, k, other, eta2, crit, value, modes) -> 
             smooth = float(paired[f"d{n}_{q}"].sum()) if paired is not None else 0.0
             if q == "neg_elbo":
                 smooth += float(unpaired[f"d{n}_neg_elbo"].sum())
-            left_fn, right_fn = sided[(q, n)]
+            left_fn, right_fn = laws.one_sided(variable, q, n)
             m = len(modes)
             left = smooth + m * float(left_fn(value, sigma2, beta, eta2))
             right = smooth + m * float(right_fn(value, sigma2, beta, eta2))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from numbers import Integral, Real
+from typing import Any
 
 import numpy as np
 
@@ -71,20 +72,48 @@ def check_latent_dim(latent_dim: int | None, d: int) -> int:
 
 def check_encoder_variance(name: str) -> str:
     """Return ``name`` if it is a supported encoder-variance variant."""
-    if name not in ENCODER_VARIANCES:
-        raise InputError(
-            f"encoder_variance={name!r}: expected one of {', '.join(ENCODER_VARIANCES)}"
-        )
-    return name
+    return check_choice("encoder_variance", name, ENCODER_VARIANCES)
 
 
-def check_int(name: str, value, minimum: int) -> int:
-    """An integer >= ``minimum`` (bool is refused: ``True`` is not a step count)."""
+def check_int(name: str, value: Any, minimum: int, maximum: int | None = None) -> int:
+    """An integer ``minimum <= value [<= maximum]`` (bool is refused: ``True`` is not a count)."""
+    expected = (
+        f"an integer >= {minimum}"
+        if maximum is None
+        else f"an integer with {minimum} <= {name} <= {maximum}"
+    )
     if isinstance(value, bool) or not isinstance(value, Integral):
-        raise InputError(f"{name}={value!r}: expected an integer")
-    if value < minimum:
-        raise InputError(f"{name}={value!r}: expected an integer >= {minimum}")
+        raise InputError(f"{name}={value!r}: expected {expected}")
+    if value < minimum or (maximum is not None and value > maximum):
+        raise InputError(f"{name}={value!r}: expected {expected}")
     return int(value)
+
+
+def check_fraction(name: str, value: Any) -> float:
+    """A number in [0, 1]."""
+    if isinstance(value, bool) or not isinstance(value, Real) or not 0 <= value <= 1:
+        raise InputError(f"{name}={value!r}: expected a number in [0, 1]")
+    return float(value)
+
+
+def check_choice(name: str, value: Any, choices: Iterable[str]) -> str:
+    """One of ``choices``."""
+    choices = tuple(choices)
+    if value not in choices:
+        raise InputError(f"{name}={value!r}: expected one of {', '.join(choices)}")
+    return value
+
+
+def check_seeds(seeds: Iterable[int]) -> tuple[int, ...]:
+    """One or more distinct seeds >= 0."""
+    try:
+        seeds = tuple(seeds)
+    except TypeError:
+        raise InputError(f"seeds={seeds!r}: expected one or more distinct seeds >= 0") from None
+    out = tuple(check_int("seed", r, 0) for r in seeds)
+    if not out or len(set(out)) != len(out):
+        raise InputError(f"seeds={seeds!r}: expected one or more distinct seeds >= 0")
+    return out
 
 
 def check_samples(X) -> np.ndarray:

@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from numerics.core._validation import InputError, check_positive, check_spectrum
+from numerics.core._validation import InputError, check_int, check_positive, check_spectrum
 
 
 def random_rotation(d: int, rng: np.random.Generator) -> np.ndarray:
@@ -27,24 +27,12 @@ def random_rotation(d: int, rng: np.random.Generator) -> np.ndarray:
     return q * np.sign(np.diag(r))
 
 
-def _check_n(n: int) -> int:
-    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 2:
-        raise InputError(f"n={n!r}: expected an integer number of samples >= 2")
-    return int(n)
-
-
-def _check_dim(d: int) -> int:
-    if isinstance(d, bool) or not isinstance(d, int | np.integer) or d < 1:
-        raise InputError(f"d={d!r}: expected an integer dimension >= 1")
-    return int(d)
-
-
 def rotated(
     spectrum, n: int = 5000, seed: int = 0, rotate: bool = True
 ) -> tuple[np.ndarray, np.ndarray]:
     """Gaussian data whose population covariance is Q diag(spectrum) Q^T, Q Haar."""
     lam = check_spectrum(spectrum)
-    n = _check_n(n)
+    n = check_int("n", n, 2)
     rng = np.random.default_rng(seed)
     q = random_rotation(lam.size, rng) if rotate else np.eye(lam.size)
     x = rng.standard_normal((n, lam.size)) * np.sqrt(lam)
@@ -55,7 +43,7 @@ def exponential(
     d: int = 16, rate: float = 0.1, scale: float = 1.0, n: int = 5000, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
     """Rotated Gaussian data with eigenvalues scale * exp(-rate (i - 1)), i = 1..d."""
-    d = _check_dim(d)
+    d = check_int("d", d, 1)
     rate = check_positive("rate", rate)
     scale = check_positive("scale", scale)
     return rotated(scale * np.exp(-rate * np.arange(d)), n=n, seed=seed)
@@ -68,7 +56,7 @@ def spiked(
 
     Population eigenvalues: noise + spike_i for the spikes, noise for the rest.
     """
-    d = _check_dim(d)
+    d = check_int("d", d, 1)
     noise = check_positive("noise", noise)
     spikes = check_spectrum(spikes)
     if spikes.size > d:
@@ -98,11 +86,11 @@ def mixture(
     Gaussian (two components at +/- a Q diag(lambda)^(1/2) v) but have the same
     second moments as :func:`exponential`.
     """
-    d = _check_dim(d)
+    d = check_int("d", d, 1)
     rate = check_positive("rate", rate)
     if not (math.isfinite(a) and 0 <= a < 1):
         raise InputError(f"a={a!r}: expected a mixture parameter with 0 <= a < 1")
-    n = _check_n(n)
+    n = check_int("n", n, 2)
     lam = np.exp(-rate * np.arange(d))
     rng = np.random.default_rng(seed)
     q = random_rotation(d, rng)

@@ -112,9 +112,7 @@ import itertools
 import math
 import time
 from dataclasses import dataclass
-from decimal import Decimal
 from fractions import Fraction
-from numbers import Integral
 from typing import Any
 
 import mpmath
@@ -122,6 +120,23 @@ import numpy as np
 from mpmath import libmp
 
 from numerics.core._validation import InputError
+from numerics.spectra._decimal import (
+    BOUND_PREC as _BOUND_PREC,
+)
+from numerics.spectra._decimal import (
+    MAX_DIGITS,
+    format_significant,
+    printed_error_bound,
+)
+from numerics.spectra._decimal import (
+    check_digits as _check_digits,
+)
+from numerics.spectra._decimal import (
+    mpf_rounded as _mpf_round,
+)
+from numerics.spectra._decimal import (
+    to_fraction as _to_fraction,
+)
 
 try:  # optional (installed with scikit-learn): single-threaded BLAS for small problems
     from threadpoolctl import threadpool_limits
@@ -138,11 +153,6 @@ __all__ = [
     "printed_error_bound",
 ]
 
-#: Largest number of significant digits accepted.
-MAX_DIGITS = 1000
-
-#: Bits used for the (upward-rounded) error bounds themselves.
-_BOUND_PREC = 64
 
 _ZERO = mpmath.mpf(0)
 
@@ -212,60 +222,6 @@ class CertifiedSpectrum:
 # ---------------------------------------------------------------------------------------
 # Input checks and exact conversions
 # ---------------------------------------------------------------------------------------
-
-
-def _check_digits(digits: Any) -> int:
-    if isinstance(digits, bool) or not isinstance(digits, Integral):
-        raise InputError(f"digits={digits!r}: expected an integer with 1 <= digits <= {MAX_DIGITS}")
-    if not 1 <= digits <= MAX_DIGITS:
-        raise InputError(f"digits={digits}: expected an integer with 1 <= digits <= {MAX_DIGITS}")
-    return int(digits)
-
-
-def _to_fraction(v: Any, where: str = "value") -> Fraction:
-    """The exact rational value of ``v`` (int, Fraction, float, NumPy scalar, mpf, SymPy)."""
-    if isinstance(v, Fraction):
-        return v
-    if isinstance(v, bool | np.bool_):
-        return Fraction(int(v))
-    if isinstance(v, Integral | np.integer):
-        return Fraction(int(v))
-    if isinstance(v, mpmath.mpf) or (type(v).__name__ == "mpf" and hasattr(v, "_mpf_")):
-        # an mpf of any context: (sign, mantissa, exponent, bitcount), value +-man 2^exp
-        if not mpmath.isfinite(v):
-            raise InputError(f"{where} = {v} is not finite: expected finite values")
-        sign, man, exp, _ = v._mpf_
-        man = -man if sign else man
-        return Fraction(man << exp) if exp >= 0 else Fraction(man, 1 << -exp)
-    if isinstance(v, float | np.floating):
-        if not np.isfinite(v):
-            raise InputError(f"{where} = {float(v)!r} is not finite: expected finite values")
-        return Fraction(*v.as_integer_ratio())
-    if isinstance(v, Decimal):
-        if not v.is_finite():
-            raise InputError(f"{where} = {v!r} is not finite: expected finite values")
-        return Fraction(v)
-    # SymPy numbers (Integer, Rational, Float): exact through .p/.q or as_integer_ratio.
-    if hasattr(v, "is_Rational") and getattr(v, "is_Rational", False):
-        return Fraction(int(v.p), int(v.q))
-    if hasattr(v, "is_Float") and getattr(v, "is_Float", False):
-        if not v.is_finite:
-            raise InputError(f"{where} = {v} is not finite: expected finite values")
-        return _to_fraction(mpmath.mp.make_mpf(v._mpf_), where)  # exact, any precision
-    if hasattr(v, "is_number") and getattr(v, "is_number", False) and v.is_infinite:
-        raise InputError(f"{where} = {v} is not finite: expected finite values")
-    raise InputError(f"{where} = {v!r}: expected a real rational or floating-point number")
-
-
-def _mpf_round(q: Fraction, rnd: str, prec: int = _BOUND_PREC) -> mpmath.mpf:
-    """``q`` as an mpf with ``prec`` bits, rounded up ("u") or down ("d"); verified exactly."""
-    rounding = libmp.round_ceiling if rnd == "u" else libmp.round_floor
-    x = mpmath.mp.make_mpf(libmp.from_rational(q.numerator, q.denominator, prec, rounding))
-    fx = _to_fraction(x)
-    # Exact check of the directed rounding (belt and braces).
-    if (rnd == "u" and fx < q) or (rnd == "d" and fx > q):  # pragma: no cover
-        raise ArithmeticError(f"directed rounding failed for {q}")
-    return x
 
 
 def _mpf_nearest(q: Fraction, prec: int) -> mpmath.mpf:
@@ -1024,101 +980,3 @@ def certified_covariance_spectrum(X: Any, digits: int, centred: bool = True) -> 
     """
     digits = _check_digits(digits)
     return certified_eigenvalues(exact_covariance(X, centred=centred), digits)
-
-
-# ---------------------------------------------------------------------------------------
-# Printing
-# ---------------------------------------------------------------------------------------
-
-
-def _round_significant(q: Fraction, digits: int) -> tuple[int, int, int]:
-    """(sign, n, k) with |q| rounded half-to-even to n * 10^k, 10^(digits-1) <= n < 10^digits."""
-    sign = -1 if q < 0 else 1
-    a = abs(q)
-    # Decimal exponent E with 10^E <= a < 10^(E+1): estimate from bit lengths, then fix exactly.
-    log2 = a.numerator.bit_length() - a.denominator.bit_length()
-    E = math.floor(log2 * math.log10(2))
-
-    def p10(k: int) -> Fraction:
-        return Fraction(10**k) if k >= 0 else Fraction(1, 10**-k)
-
-    while p10(E) > a:
-        E -= 1
-    while p10(E + 1) <= a:
-        E += 1
-    k = E - digits + 1
-    n = round(a / p10(k))  # Fraction.__round__: exact, ties to even
-    if n == 10**digits:  # carried into the next decade
-        n //= 10
-        k += 1
-    return sign, n, k
-
-
-def format_significant(x: Any, digits: int) -> str:
-    """``x`` as a decimal string with exactly ``digits`` significant digits.
-
-    Rounding is exact (the binary value of ``x`` is compared with decimal ties exactly)
-    and ties go to even.  Positional notation for decimal exponents -5 <= E < digits,
-    scientific (``1.234e+56``) otherwise; trailing zeros are kept because they are
-    significant.  Zero prints as ``"0"``.
-
-    Parameters
-    ----------
-    x : mpmath.mpf (or int, float, Fraction)
-        The value.
-    digits : int
-        Significant digits, 1 <= digits <= 1000.
-
-    Notes
-    -----
-    If ``x`` carries a certified bound e, the printed decimal y satisfies
-    ``|true - y| <= e + |x - y| <= e + 10^k / 2`` where 10^k is the unit of the last
-    printed digit; :func:`printed_error_bound` returns that total.
-    """
-    digits = _check_digits(digits)
-    q = _to_fraction(x, "x")
-    if q == 0:
-        return "0"
-    sign, n, k = _round_significant(q, digits)
-    s = str(n)
-    E = k + digits - 1  # decimal exponent of the leading digit
-    head = "-" if sign < 0 else ""
-    if -5 <= E < digits:
-        if E >= 0:
-            body = s[: E + 1] + ("." + s[E + 1 :] if E + 1 < digits else "")
-        else:
-            body = "0." + "0" * (-E - 1) + s
-    else:
-        body = s[0] + ("." + s[1:] if digits > 1 else "") + f"e{E:+d}"
-    return head + body
-
-
-def printed_error_bound(x: Any, bound: Any, digits: int) -> mpmath.mpf:
-    """Rigorous error of ``format_significant(x, digits)`` as a value of the true quantity.
-
-    Parameters
-    ----------
-    x : mpmath.mpf
-        The computed value (e.g. ``CertifiedSpectrum.eigenvalues[i]``).
-    bound : mpmath.mpf
-        Its certified error bound (e.g. ``CertifiedSpectrum.error_bounds[i]``), >= 0.
-    digits : int
-        Significant digits printed.
-
-    Returns
-    -------
-    mpmath.mpf
-        ``bound + 10^k / 2`` (half a unit of the last printed digit; 0 if x == 0),
-        rounded upward.
-    """
-    digits = _check_digits(digits)
-    q = _to_fraction(x, "x")
-    b = _to_fraction(bound, "bound")
-    if b < 0:
-        raise InputError(f"bound={bound}: expected an error bound >= 0")
-    if q == 0:
-        half_ulp = Fraction(0)
-    else:
-        _, _, k = _round_significant(q, digits)
-        half_ulp = Fraction(10**k, 2) if k >= 0 else Fraction(1, 2 * 10**-k)
-    return _mpf_round(b + half_ulp, "u")

@@ -76,13 +76,13 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from numbers import Integral, Real
+from numbers import Real
 from typing import Any
 
 import numpy as np
 import scipy.linalg
 
-from numerics.core._validation import InputError
+from numerics.core._validation import InputError, check_int
 
 __all__ = ["METHODS", "SpectrumResult", "covariance_spectrum", "predicted_seconds"]
 
@@ -214,16 +214,6 @@ def _check_data(X: Any) -> np.ndarray:
     if X.shape[1] < 1:
         raise InputError(f"X has shape {X.shape}: expected at least 1 column")
     return X
-
-
-def _check_int(name: str, value: Any, low: int, high: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral):
-        raise InputError(f"{name}={value!r}: expected an integer")
-    value = int(value)
-    if value < low or (high is not None and value > high):
-        expected = f">= {low}" if high is None else f"in {low}..{high}"
-        raise InputError(f"{name}={value}: expected an integer {expected}")
-    return value
 
 
 class _Rows:
@@ -458,11 +448,34 @@ def _gram_method(rows: _Rows, centred: bool, top: int, chunk: int | None) -> np.
         A -= r[:, None]
         A -= r[None, :]
         A += r.mean()
+        A = _deflate_ones(A)
     A /= n
-    k = min(top, n)
-    out = np.zeros(top)  # eigenvalues k+1..top of C are exact zeros (rank <= N)
-    out[:k] = _top_eigenvalues(A, k)
+    k = min(top, A.shape[0])
+    out = np.zeros(top)  # the other eigenvalues of C are exact zeros (rank <= N - centred)
+    if k:
+        out[:k] = _top_eigenvalues(A, k)
     return _clip(out, float(out[0]), max(n, 1))
+
+
+def _deflate_ones(A: np.ndarray) -> np.ndarray:
+    """The doubly centred Gram matrix restricted to the complement of the ones vector.
+
+    P A P annihilates 1 exactly, so 0 is an exact eigenvalue; in floating point the
+    eigensolver returns it as +-1e-14 ||A|| instead.  With the Householder reflector H
+    (symmetric, orthogonal) that maps 1 / sqrt(N) to e_1, H A H has its first row and
+    column zero up to rounding; dropping them leaves the other N - 1 eigenvalues
+    (Golub & Van Loan, Matrix Computations, 4th ed., section 5.1.2) and the zero is
+    reported exactly.
+    """
+    n = A.shape[0]
+    if n < 2:
+        return A[:0, :0]
+    v = np.full(n, 1 / np.sqrt(n))
+    v[0] -= 1.0  # H = I - 2 v v^T / (v^T v) maps 1 / sqrt(N) to e_1
+    w = A @ v * (2 / (v @ v))
+    # H A H = A - v w^T - w v^T + (v^T w) (2 / v^T v) v v^T
+    HAH = A - np.outer(v, w) - np.outer(w, v) + (v @ w) * (2 / (v @ v)) * np.outer(v, v)
+    return HAH[1:, 1:]
 
 
 # --------------------------------------------------------------------------------------
@@ -918,19 +931,19 @@ def covariance_spectrum(
     """
     X = _check_data(X)
     n, d = X.shape
-    top = d if top is None else _check_int("top", top, 1, d)
+    top = d if top is None else check_int("top", top, 1, d)
     if not isinstance(method, str) or method not in METHODS:
         raise InputError(f"method={method!r}: expected one of {', '.join(METHODS)}")
     if chunk_rows is not None:
-        chunk_rows = _check_int("chunk_rows", chunk_rows, 1)
+        chunk_rows = check_int("chunk_rows", chunk_rows, 1)
     if max_passes is not None:
-        max_passes = _check_int("max_passes", max_passes, 1)
+        max_passes = check_int("max_passes", max_passes, 1)
     if isinstance(rtol, bool) or not isinstance(rtol, Real):
         raise InputError(f"rtol={rtol!r}: expected a number in (0, 1)")
     rtol = float(rtol)
     if not (0.0 < rtol < 1.0):
         raise InputError(f"rtol={rtol!r}: expected a number in (0, 1)")
-    seed = _check_int("seed", seed, 0)
+    seed = check_int("seed", seed, 0)
     centred = bool(centred)
     rows = _Rows(X)
 

@@ -1,42 +1,52 @@
 """Critical values in arbitrary precision, with a certified error bound.
 
 * A spectrum given as numbers is exact (every decimal is a rational): the
-  theory's critical law is evaluated in exact rational arithmetic by SymPy and
-  only the final decimal rounding is an error, bounded exactly.
-* A spectrum of data comes from :mod:`numerics.spectra._certified` (eigenvalues of the
-  exact rational covariance with a rigorous bound); the critical law is then
-  evaluated in mpmath interval arithmetic on the certified eigenvalue
-  intervals, so the bound covers the eigenvalue error, the evaluation and the
-  decimal rounding.
+  theory's critical law is evaluated in exact rational arithmetic (SymPy, through
+  :mod:`numerics.core._bridge`) and only the final decimal rounding is an error,
+  bounded exactly.
+* A spectrum of data comes from :mod:`numerics.spectra._certified` (eigenvalues of
+  the exact rational covariance with a rigorous bound); the critical law is then
+  evaluated in mpmath interval arithmetic on the certified eigenvalue intervals, so
+  the bound covers the eigenvalue error, the evaluation and the decimal rounding.
+
+Every printed value and bound comes from :mod:`numerics.spectra._decimal`: the bound
+is rounded up and is never below |printed value - exact value|.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
 import mpmath
-import sympy as sp
+import numpy as np
 
-from numerics.app._sources import Source
-from numerics.core._validation import InputError
-from theory import derive, linear_vae
-from theory import symbols as S
+from numerics.core._bridge import compiled_laws
+from numerics.core._validation import InputError, check_encoder_variance, check_latent_dim
+from numerics.spectra._certified import certified_covariance_spectrum
+from numerics.spectra._decimal import check_digits, print_with_bound, to_fraction
 
 
 @dataclass(frozen=True)
 class ExactThresholds:
-    """Critical sigma'^2 as decimal strings with ``digits`` significant digits."""
+    """Critical sigma'^2 as decimal strings with ``digits`` significant digits.
+
+    ``certified_error[j]`` is a decimal >= |critical_sigma2[j] - exact value|, and the
+    same for the eigenvalues; ``exact`` holds the exact rationals when the spectrum was
+    given exactly.
+    """
 
     digits: int
     eigenvalues: tuple[str, ...]
     eigenvalue_errors: tuple[str, ...]
     critical_sigma2: tuple[str, ...]
     certified_error: tuple[str, ...]
-    exact: tuple[str, ...] | None  # exact rationals, when the source was exact
+    exact: tuple[str, ...] | None
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dictionary (decimal strings, as printed)."""
         out = {
             "digits": self.digits,
             "eigenvalues": list(self.eigenvalues),
@@ -50,102 +60,116 @@ class ExactThresholds:
         return out
 
 
-def _check_digits(digits: int) -> int:
-    if isinstance(digits, bool) or not isinstance(digits, int) or not 1 <= digits <= 1000:
-        raise InputError(f"digits={digits!r}: expected an integer from 1 to 1000")
-    return digits
+def _rational(value: Any, name: str) -> Fraction:
+    q = to_fraction(value, name)
+    if q <= 0:
+        raise InputError(f"{name}={value}: expected a finite number > 0")
+    return q
 
 
-def _decimal(x: mpmath.mpf, digits: int) -> str:
-    """``x`` rounded to ``digits`` significant digits (round half even, mpmath.nstr)."""
-    return mpmath.nstr(x, digits, min_fixed=-mpmath.inf, max_fixed=mpmath.inf, strip_zeros=False)
-
-
-def _rational_decimal(value: Fraction, digits: int) -> tuple[str, Fraction]:
-    """(printed decimal, exact |printed - value|) for an exact rational."""
-    with mpmath.workdps(digits + 30):
-        printed = _decimal(mpmath.mpf(value.numerator) / value.denominator, digits)
-    return printed, abs(Fraction(printed) - value)
-
-
-def _upper(x: Fraction | mpmath.mpf) -> str:
-    """A short decimal that is >= x (a bound must never be rounded down)."""
-    if x == 0:
-        return "0"
-    with mpmath.workdps(30):
-        v = mpmath.mpf(x.numerator) / x.denominator if isinstance(x, Fraction) else mpmath.mpf(x)
-        s = mpmath.nstr(v * (1 + mpmath.mpf(10) ** -6), 3, min_fixed=1, max_fixed=0)
-    return s
-
-
-def exact_thresholds(
-    source: Source,
-    beta: Fraction,
-    latent_dim: int,
-    encoder_variance: str,
-    digits: int,
+def _from_exact_spectrum(
+    eigenvalues: Sequence[Fraction], laws, beta: Fraction, eta2: Fraction, digits: int
 ) -> ExactThresholds:
-    """Critical sigma'^2 of the top ``latent_dim`` modes to ``digits`` significant digits."""
-    digits = _check_digits(digits)
-    law = derive(linear_vae(encoder_variance)).critical_sigma2
-    eta2 = sp.Integer(1)
-    beta_exact = sp.Rational(beta.numerator, beta.denominator)
-    if source.exact is not None:
-        lams = source.exact[:latent_dim]
-        crit = []
-        for lam in lams:
-            value = law.subs(
-                {
-                    S.lam: sp.Rational(lam.numerator, lam.denominator),
-                    S.beta: beta_exact,
-                    S.eta2: eta2,
-                }
-            )
-            crit.append(Fraction(int(value.p), int(value.q)))
-        eig = [_rational_decimal(v, digits) for v in lams]
-        out = [_rational_decimal(v, digits) for v in crit]
-        return ExactThresholds(
-            digits=digits,
-            eigenvalues=tuple(p for p, _ in eig),
-            eigenvalue_errors=tuple(_upper(e) for _, e in eig),
-            critical_sigma2=tuple(p for p, _ in out),
-            certified_error=tuple(_upper(e) for _, e in out),
-            exact=tuple(str(c) for c in crit),
-        )
-    if source.dataset is None:
-        raise InputError("--digits needs an exact spectrum or data")
-    from numerics.spectra._certified import certified_covariance_spectrum
-
-    spec = certified_covariance_spectrum(
-        source.dataset.X, digits=digits, centred=source.moment == "centred"
+    """Exact rationals: every error is the decimal rounding alone, computed exactly."""
+    lams = [to_fraction(v, "eigenvalue") for v in eigenvalues]
+    crit = [laws.critical_sigma2_exact(lam, beta, eta2) for lam in lams]
+    eig = [print_with_bound(v, 0, digits) for v in lams]
+    out = [print_with_bound(v, 0, digits) for v in crit]
+    return ExactThresholds(
+        digits=digits,
+        eigenvalues=tuple(p for p, _ in eig),
+        eigenvalue_errors=tuple(e for _, e in eig),
+        critical_sigma2=tuple(p for p, _ in out),
+        certified_error=tuple(e for _, e in out),
+        exact=tuple(str(c) for c in crit),
     )
-    scale2 = Fraction(source.scale) ** 2
-    fn = sp.lambdify((S.lam, S.beta, S.eta2), law, modules="mpmath", dummify=True)
-    eig_strings, eig_errors, crit_strings, crit_errors = [], [], [], []
+
+
+def _interval_value(interval) -> tuple[Fraction, Fraction]:
+    """(midpoint, half-width) of an outward-rounded mpmath interval, exactly."""
+    a, b = interval._mpi_  # the endpoints as raw mpf tuples
+    lo = to_fraction(mpmath.mp.make_mpf(a), "interval")
+    hi = to_fraction(mpmath.mp.make_mpf(b), "interval")
+    return (lo + hi) / 2, (hi - lo) / 2
+
+
+def _from_data(
+    X, centred: bool, scale: Fraction, k: int, laws, beta: Fraction, eta2: Fraction, digits: int
+) -> ExactThresholds:
+    """Certified eigenvalues of the data, then the critical law in interval arithmetic."""
+    spec = certified_covariance_spectrum(X, digits=digits, centred=centred)
+    law = laws.critical_sigma2_mpmath()
+    eig, crit = [], []
     with mpmath.workdps(spec.dps):
         iv = mpmath.iv
         iv.dps = spec.dps
         b = iv.mpf(beta.numerator) / beta.denominator
-        s2 = iv.mpf(scale2.numerator) / scale2.denominator
-        for lam, err in list(zip(spec.eigenvalues, spec.error_bounds, strict=True))[:latent_dim]:
-            lam_iv = iv.mpf([lam - err, lam + err]) * s2
-            for interval, strings, errors in (
-                (lam_iv, eig_strings, eig_errors),
-                (fn(lam_iv, b, iv.mpf(1)), crit_strings, crit_errors),
-            ):
-                mid = interval.mid
-                printed = _decimal(mpmath.mpf(mid), digits)
-                p = mpmath.mpf(printed)
-                # Interval endpoints are outward-rounded: the true value lies in
-                # [a, b], so |printed - true| <= max(b - printed, printed - a).
-                bound = max(interval.b - p, p - interval.a)
-                strings.append(printed)
-                errors.append(_upper(mpmath.mpf(bound)))
+        e2 = iv.mpf(eta2.numerator) / eta2.denominator
+        s2 = iv.mpf((scale**2).numerator) / (scale**2).denominator
+        for lam, err in list(zip(spec.eigenvalues, spec.error_bounds, strict=True))[:k]:
+            # Endpoints at the working precision, rounded outward by interval arithmetic.
+            lam_iv = (iv.mpf(lam) + iv.mpf([-err, err])) * s2
+            # The true value lies in each outward-rounded interval: its midpoint is within
+            # half its width of the truth.
+            eig.append(print_with_bound(*_interval_value(lam_iv), digits))
+            crit.append(print_with_bound(*_interval_value(law(lam_iv, b, e2)), digits))
     return ExactThresholds(
         digits=digits,
-        eigenvalues=tuple(eig_strings),
-        eigenvalue_errors=tuple(eig_errors),
-        critical_sigma2=tuple(crit_strings),
-        certified_error=tuple(crit_errors),
+        eigenvalues=tuple(p for p, _ in eig),
+        eigenvalue_errors=tuple(e for _, e in eig),
+        critical_sigma2=tuple(p for p, _ in crit),
+        certified_error=tuple(e for _, e in crit),
         exact=None,
     )
+
+
+def exact_thresholds(
+    eigenvalues: Sequence[Any] | None = None,
+    *,
+    data: Any = None,
+    centred: bool = True,
+    scale: Any = 1,
+    beta: Any = 1,
+    eta2: Any = 1,
+    latent_dim: int | None = None,
+    encoder_variance: str = "learnable",
+    digits: int = 30,
+) -> ExactThresholds:
+    """Critical sigma'^2 of the top ``latent_dim`` modes to ``digits`` significant digits.
+
+    Parameters
+    ----------
+    eigenvalues : sequence of exact numbers, optional
+        The spectrum as exact rationals (ints, Fractions, floats - each float is the
+        binary rational it stores); or
+    data : array (n, d), optional
+        Samples, whose exact covariance is eigen-solved with a certified bound.
+    centred, scale : bool, number
+        For ``data``: the centred 1/N covariance (or the uncentred second moment), of
+        the data multiplied by ``scale``.
+    beta, eta2 : number
+        KL weight and prior variance, taken as exact rationals.
+    latent_dim : int, optional
+        Number of modes (default: all).
+    encoder_variance : str
+        The model whose critical law is evaluated.
+    digits : int
+        Significant digits, 1 to 1000.
+
+    Examples
+    --------
+    >>> r = exact_thresholds([4, 2, Fraction(1, 3)], beta=Fraction(7, 10), digits=25)
+    >>> r.critical_sigma2[2], r.certified_error[2], r.exact[2]
+    ('0.4761904761904761904761905', '2.39e-26', '10/21')
+    """
+    digits = check_digits(digits)
+    if (eigenvalues is None) == (data is None):
+        raise InputError("exact_thresholds: expected exactly one of eigenvalues or data")
+    beta, eta2 = _rational(beta, "beta"), _rational(eta2, "eta2")
+    laws = compiled_laws(check_encoder_variance(encoder_variance))
+    if eigenvalues is not None:
+        lams = sorted((to_fraction(v, "eigenvalue") for v in eigenvalues), reverse=True)
+        k = check_latent_dim(latent_dim, len(lams))
+        return _from_exact_spectrum(lams[:k], laws, beta, eta2, digits)
+    k = check_latent_dim(latent_dim, int(np.shape(data)[1]))
+    return _from_data(data, bool(centred), _rational(scale, "scale"), k, laws, beta, eta2, digits)

@@ -155,6 +155,7 @@ from numerics.core._validation import (
     check_latent_dim,
     check_positive,
     check_samples,
+    check_seeds,
     check_sigma2_sweep,
 )
 from numerics.training._loop import (
@@ -721,9 +722,7 @@ def train_linear_sweep(
         )
     n, d = X.shape
     k = check_latent_dim(latent_dim, d)
-    seeds = tuple(check_int("seed", r, 0) for r in seeds)
-    if not seeds or len(set(seeds)) != len(seeds):
-        raise InputError(f"seeds={seeds!r}: expected one or more distinct seeds")
+    seeds = check_seeds(seeds)
     steps = check_int("steps", steps, 1)
     batch_size = min(check_int("batch_size", batch_size, 1), n)
     batch_seed = check_int("batch_seed", batch_seed, 0)

@@ -38,16 +38,17 @@ import contextlib
 import math
 import time
 from collections.abc import Iterable, Sequence
-from numbers import Real
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
 from numerics.core._validation import (
     InputError,
+    check_fraction,
     check_int,
     check_positive,
     check_samples,
+    check_seeds,
     check_sigma2_sweep,
 )
 from numerics.training._loop import (
@@ -306,12 +307,6 @@ def _lr_factor(schedule: str, t: int, steps: int, lr_min: float) -> float:
     return 1 - (1 - lr_min) * u  # linear
 
 
-def _check_fraction(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real) or not 0 <= value <= 1:
-        raise InputError(f"{name}={value!r}: expected a number in [0, 1]")
-    return float(value)
-
-
 def _train(
     params: dict[str, np.ndarray],
     X: np.ndarray,
@@ -467,14 +462,12 @@ def train_mlp_sweep(
     hidden = tuple(check_int("hidden width", h, 1) for h in hidden)
     if not hidden:
         raise InputError("hidden=(): expected at least one hidden layer width")
-    seeds = tuple(check_int("seed", r, 0) for r in seeds)
-    if not seeds or len(set(seeds)) != len(seeds):
-        raise InputError(f"seeds={seeds!r}: expected one or more distinct seeds")
+    seeds = check_seeds(seeds)
     steps = check_int("steps", steps, 1)
     batch_size = min(check_int("batch_size", batch_size, 1), n)
     if schedule not in SCHEDULES:
         raise InputError(f"schedule={schedule!r}: expected one of {', '.join(SCHEDULES)}")
-    lr_min = _check_fraction("lr_min", lr_min)
+    lr_min = check_fraction("lr_min", lr_min)
     anchor_steps = 2 * steps if anchor_steps is None else check_int("anchor_steps", anchor_steps, 1)
     first_phase = anchor_steps if warm_start else steps
     kl_warmup = first_phase // 2 if kl_warmup is None else check_int("kl_warmup", kl_warmup, 0)
@@ -483,7 +476,7 @@ def train_mlp_sweep(
             f"kl_warmup={kl_warmup!r}: expected at most the {first_phase} steps of the first "
             "phase (else the KL weight never reaches beta)"
         )
-    kl_warmup_from = _check_fraction("kl_warmup_from", kl_warmup_from)
+    kl_warmup_from = check_fraction("kl_warmup_from", kl_warmup_from)
     if dtype not in ("float64", "float32"):
         raise InputError(f"dtype={dtype!r}: expected float64 or float32")
     batch_seed = check_int("batch_seed", batch_seed, 0)
