@@ -316,7 +316,6 @@ def _print_record(source: Source) -> None:
 
 
 def _run_map(args: argparse.Namespace) -> None:
-    from numerics.app._writers import write_map
     from numerics.core._maps import collapse_map, jump_summary, phase_diagram
 
     if args.vary == "beta" and args.sigma2 is None:
@@ -337,6 +336,8 @@ def _run_map(args: argparse.Namespace) -> None:
     )
     paths = []
     if args.out is not None:
+        from numerics.app._writers import write_map  # matplotlib: only when writing figures
+
         pd = phase_diagram(
             source.eigenvalues,
             args.latent_dim,
