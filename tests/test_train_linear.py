@@ -347,7 +347,7 @@ def test_progress_bar_and_result_metadata(data: np.ndarray, capsys):
     np.testing.assert_array_equal(res.sigma2, [0.5, 2.0])  # sorted ascending
     assert res.seconds > 0
     assert np.all(np.diff(res.kl, axis=-1) <= 0)  # sorted by KL descending
-    for key in ("lr", "lr_decay", "batch_size", "beta", "encoder_variance", "init_scale"):
+    for key in ("lr", "lr_min", "schedule", "batch_size", "beta", "encoder_variance", "init_scale"):
         assert key in res.options
 
 
@@ -359,7 +359,9 @@ def test_progress_bar_and_result_metadata(data: np.ndarray, capsys):
         (dict(sigma2=[1.0, float("nan")]), "sigma2"),
         (dict(seeds=(1, 1)), "seeds"),
         (dict(seeds=()), "seeds"),
-        (dict(lr_decay=0.0), "lr_decay"),
+        (dict(lr_min=1.5), "lr_min"),
+        (dict(schedule="step"), "schedule"),
+        (dict(lr_decay=0.1), "lr_decay"),
         (dict(beta=0.0), "beta"),
         (dict(latent_dim=9), "latent_dim"),
         (dict(steps=0), "steps"),

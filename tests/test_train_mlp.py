@@ -22,12 +22,12 @@ from numerics.training._mlp import (
     EVAL_SEED,
     LOGVAR_MAX,
     evaluate,
-    follow_up_protocol,
     init_params,
     layer_widths,
     loss_and_grads,
     train_mlp_sweep,
 )
+from numerics.training._protocols import follow_up_protocol
 from numerics.training._transitions import measure_transitions
 
 # --------------------------------------------------------------------------- helpers
@@ -105,7 +105,7 @@ def test_objective_matches_a_per_point_forward_pass():
     x = rng.standard_normal((B, d))
     eps = rng.standard_normal((3, B, k))
     sigma2 = np.array([0.4, 1.0, 2.5])
-    loss, _ = loss_and_grads(params, x, eps, sigma2, beta=0.6)
+    loss, _ = loss_and_grads(params, x, sigma2, eps, beta=0.6)
     for p in range(3):
         ref, *_ = reference_forward(params, p, x, eps[p], sigma2[p], 0.6)
         assert loss[p] == pytest.approx(ref, rel=1e-13)
@@ -127,7 +127,7 @@ def test_backpropagation_matches_central_differences_in_every_parameter_group():
     eps = rng.standard_normal((3, B, k))
     sigma2 = np.array([0.5, 0.9, 1.7])
     beta = 0.7
-    _, grads = loss_and_grads(params, x, eps, sigma2, beta)
+    _, grads = loss_and_grads(params, x, sigma2, eps, beta=beta)
     h = 1e-6
     assert set(grads) == set(params)
     for name, w in params.items():
@@ -135,9 +135,9 @@ def test_backpropagation_matches_central_differences_in_every_parameter_group():
         for idx in np.ndindex(*w.shape):
             old = w[idx]
             w[idx] = old + h
-            up = loss_and_grads(params, x, eps, sigma2, beta, grads=False)[0]
+            up = loss_and_grads(params, x, sigma2, eps, beta=beta, with_grads=False)[0]
             w[idx] = old - h
-            down = loss_and_grads(params, x, eps, sigma2, beta, grads=False)[0]
+            down = loss_and_grads(params, x, sigma2, eps, beta=beta, with_grads=False)[0]
             w[idx] = old
             numeric[idx] = (up - down)[idx[0]] / (2 * h)
         assert grads[name].shape == w.shape

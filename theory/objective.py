@@ -63,6 +63,30 @@ def random_integrands(spec: LinearVAE) -> ObjectiveTerms:
     return ObjectiveTerms(reconstruction=neg_log_lik, kl=log_q - log_p)
 
 
+def latent_kl() -> sp.Expr:
+    """KL(N(mu, s^2) || N(0, eta^2)) of one latent, integrated from its random integrand.
+
+    With z = mu + s eps, the integrand log q(z) - log p(z) is integrated over eps
+    exactly (:func:`standard_normal_expectation`); the result is the textbook Gaussian
+    KL (Kingma & Welling 2014, Appendix B), here derived rather than assumed.  The
+    trainers evaluate it (through :mod:`numerics.core._bridge`) at every data point.
+    """
+    z = S.mu + sp.sqrt(S.s2) * S.eps
+    log_q = -sp.log(2 * sp.pi * S.s2) / 2 - S.eps**2 / 2
+    log_p = -sp.log(2 * sp.pi * S.eta2) / 2 - z**2 / (2 * S.eta2)
+    kl = standard_normal_expectation(log_q - log_p, [S.eps])
+    return sp.expand(sp.expand_log(kl, force=True))
+
+
+def reconstruction_constant(spec: LinearVAE) -> sp.Expr:
+    """The Gaussian normaliser of -log p(x|z) per data dimension, 1/2 log(2 pi sigma'^2).
+
+    The value of the unpaired direction's objective on data without variance
+    (lambda = 0): what -log p costs when the reconstruction is exact.
+    """
+    return unpaired_objective(spec).subs(S.lam, 0)
+
+
 def expected_objective(
     spec: LinearVAE,
     decoder: sp.Matrix,

@@ -15,6 +15,7 @@ symbol        meaning
 ``s2``        encoder variance s^2 of one latent
 ``eps``       standard normal noise of the reparameterised sample
 ``y``         centred data coordinate along one eigen-direction
+``mu``        encoder mean of one latent at one data point
 ============  ==========================================================
 
 The symbol named ``beta`` shadows ``scipy.special.beta``/``mpmath.beta``
@@ -35,6 +36,7 @@ v = sp.Symbol("v", real=True)
 s2 = sp.Symbol("s2", positive=True)
 eps = sp.Symbol("epsilon", real=True)
 y = sp.Symbol("y", real=True)
+mu = sp.Symbol("mu", real=True)
 
 #: Positive gap parameter used to sample the three regions around a critical
 #: boundary (above, at, below); see ``theory/stability.py``.
@@ -53,6 +55,7 @@ LATEX_NAMES: dict[sp.Symbol, str] = {
     s2: "s^{2}",
     eps: r"\varepsilon",
     y: "y",
+    mu: r"\mu",
     gap: "r",
     tau: r"\tau",
 }

@@ -98,7 +98,7 @@ def _table(report: TrainingReport, absolute: bool = False) -> list[str]:
 def _follow_up() -> TrainingReport:
     """The follow-up protocol, measured (run in a worker process, without a bar)."""
     from numerics.training._allocator import keep_freed_memory
-    from numerics.training._mlp import follow_up_protocol
+    from numerics.training._protocols import follow_up_protocol
 
     keep_freed_memory()  # a fresh process: the command line's setting is not inherited
     sweep, sample_eig = follow_up_protocol(progress=False)

@@ -31,6 +31,7 @@ import os
 import pickle
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from fractions import Fraction
 from functools import cache
 from pathlib import Path
@@ -42,6 +43,7 @@ from sympy.codegen.cfunctions import expm1, log1p
 import theory
 from theory import QUANTITIES, derive, linear_vae
 from theory import symbols as S
+from theory.objective import latent_kl, reconstruction_constant
 
 #: Argument order of every compiled per-mode law.
 LAW_ARGS = (S.lam, S.sigma2, S.beta, S.eta2)
@@ -319,3 +321,33 @@ def law_expressions(encoder_variance: str) -> dict:
 def compiled_laws(encoder_variance: str) -> CompiledLaws:
     """The laws of the named variant, compiled on first use (kept per process)."""
     return CompiledLaws(encoder_variance, law_expressions(encoder_variance))
+
+
+@dataclass(frozen=True)
+class ObjectivePieces:
+    """The trainers' objective pieces, compiled from :mod:`theory.objective` once.
+
+    ``kl(m2, s2, log_s2, eta2)``: KL(N(mu, s2) || N(0, eta2)) with ``m2`` = mu^2 (or its
+    mean over data: the KL is linear in mu^2, s2 and log s2, so the data average of the
+    KL is the KL of the averages); ``log s2`` is an argument of its own so that a
+    trainer that keeps the log-variance does not take a logarithm of an exponential.
+    ``log_normaliser(sigma2)``: 1/2 log(2 pi sigma2), the Gaussian constant of -log p
+    per data dimension.
+    """
+
+    kl: Law
+    log_normaliser: Law
+
+
+@cache
+def objective_pieces() -> ObjectivePieces:
+    """Compile the Gaussian KL and the reconstruction constant of :mod:`theory.objective`."""
+    m2, log_s2 = sp.Symbol("m2", nonnegative=True), sp.Symbol("log_s2", real=True)
+    kl = latent_kl().subs({S.mu**2: m2, sp.log(S.s2): log_s2})
+    if kl.has(S.mu) or kl.has(sp.log(S.s2)):  # the substitution must catch every occurrence
+        raise ArithmeticError(f"the latent KL {kl} is not linear in mu^2 and log s2")
+    constant = reconstruction_constant(linear_vae("learnable"))
+    return ObjectivePieces(
+        kl=_compile(kl, (m2, S.s2, log_s2, S.eta2)),
+        log_normaliser=_compile(constant, (S.sigma2,)),
+    )

@@ -9,7 +9,8 @@ prediction; ``_protocols`` holds published experimental protocols.  Layer above
 from numerics.training._linear import train_linear_sweep
 from numerics.training._loop import TrainingDiverged
 from numerics.training._measure import TrainingReport, train_and_measure
-from numerics.training._mlp import follow_up_protocol, train_mlp_sweep
+from numerics.training._mlp import train_mlp_sweep
+from numerics.training._protocols import follow_up_protocol
 from numerics.training._sweep import ACTIVE_KL, SweepResult
 from numerics.training._transitions import MeasuredTransition, measure_transitions
 

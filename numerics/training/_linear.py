@@ -142,42 +142,27 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable
-from numbers import Real
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from numerics.core._bridge import objective_pieces
 from numerics.core._validation import (
     InputError,
-    check_int,
+    check_choice,
     check_latent_dim,
     check_positive,
     check_samples,
-    check_seeds,
     check_sigma2_sweep,
 )
-from numerics.training._loop import (
-    Adam,
-    check_finite,
-    minibatches,
-    progress_bar,
-    seed_noise,
-    sweep_labels,
-)
+from numerics.training._config import TrainingConfig, configure
+from numerics.training._loop import check_finite, eval_chunks, sweep_labels, train_sweep
 from numerics.training._sweep import ACTIVE_KL, SweepResult
 
 #: Encoder-variance variants the trainer knows.
 VARIANTS = ("learnable", "fixed", "data-dependent")
-#: Divergence check (loss and parameters) every this many steps, and at the last step.
-CHECK_EVERY = 50
-#: Rows per chunk of the final evaluation on all data.
-EVAL_CHUNK = 4096
-#: Default Adam step size, in units of sqrt(lambda_max) (see the module docstring).
-LR = 1e-1
-#: Default ratio of the last step size to the first (exponential decay).
-LR_DECAY = 1e-3
 #: Default initial norm of each decoder column / encoder row, in units of sqrt(lambda_max).
 INIT_SCALE = 0.3
 
@@ -188,8 +173,8 @@ INIT_SCALE = 0.3
 def data_scale(X: np.ndarray) -> tuple[np.ndarray, float]:
     """Return the data mean m and the unit a = sqrt(lambda_max) of the parameters.
 
-    lambda_max is the largest eigenvalue of the 1/N covariance (README, "Conventions and notation"),
-    from ``eigvalsh`` for d <= 1000 and by power iteration otherwise (only a unit: a few
+    lambda_max is the largest eigenvalue of the 1/N covariance (README, "Conventions and
+    notation"), from ``eigvalsh`` for d <= 1000 and by power iteration otherwise (only a unit: a few
     percent do not matter, and it never enters the objective).
     """
     X = np.asarray(X, dtype=float)
@@ -272,13 +257,13 @@ def loss_and_grads(
     params: dict[str, np.ndarray],
     y: np.ndarray,
     sigma2: np.ndarray,
+    eps: np.ndarray | None = None,
     *,
-    scale: float = 1.0,
     beta: float = 1.0,
+    with_loss: bool = True,
+    scale: float = 1.0,
     eta2: float = 1.0,
     variant: str = "learnable",
-    eps: np.ndarray | None = None,
-    with_loss: bool = True,
     method: str = "rows",
 ) -> tuple[np.ndarray | None, dict[str, np.ndarray]]:
     """Minibatch objective F_B of every sweep point and its gradient (module docstring).
@@ -476,9 +461,9 @@ def _loss(params, y, sigma2, scale, beta, eta2, variant, eps) -> np.ndarray:
     if eps is None:  # + mean_n sum_j s2_nj ||w_j||^2
         col2 = (Wt * Wt).sum(axis=2)
         sq = sq + (np.broadcast_to(var, mu.shape) * col2[:, :, None]).sum(axis=(1, 2)) / B
-    kl = 0.5 * ((mu * mu + var) / eta2 - 1.0 - (logvar - math.log(eta2)))
-    kl = np.broadcast_to(kl, mu.shape).sum(axis=(1, 2)) / B
-    const = 0.5 * d * np.log(2 * np.pi * np.asarray(sigma2, dtype=float))
+    kl = objective_pieces().kl(mu * mu, var, logvar, eta2)  # (P, k, B): the Gaussian KL
+    kl = kl.sum(axis=(1, 2)) / B
+    const = d * objective_pieces().log_normaliser(np.asarray(sigma2, dtype=float))
     return const + sq / (2 * s2) + beta * kl
 
 
@@ -516,8 +501,8 @@ def evaluate(
     S_m = np.zeros((P, k))
     S_v = np.zeros((P, k))  # sum_n s2_nj
     S_lv = np.zeros((P, k))  # sum_n log s2_nj
-    for start in range(0, n, EVAL_CHUNK):
-        y = Y[start : start + EVAL_CHUNK]
+    for rows in eval_chunks(n, P * (k + d)):
+        y = Y[rows]
         B = y.shape[0]
         mu = (V.reshape(P * k, d) @ y.T).reshape(P, k, B)
         S_yy += float((y * y).sum())
@@ -548,8 +533,9 @@ def evaluate(
     if variant == "fixed":
         # Rotation freedom: report the KL along the principal axes of mean_n mu mu^T.
         mumu = np.linalg.eigvalsh(S_mm / n)
-    kl = 0.5 * ((mumu + mean_var) / eta2 - 1.0 - (S_lv / n - math.log(eta2)))
-    const = 0.5 * d * np.log(2 * np.pi * np.asarray(sigma2, dtype=float))
+    # The KL is linear in mu^2, s2 and log s2: its data average is the KL of the averages.
+    kl = objective_pieces().kl(mumu, mean_var, S_lv / n, eta2)
+    const = d * objective_pieces().log_normaliser(np.asarray(sigma2, dtype=float))
     neg_elbo = const + (sq / n + trace) / (2 * s2) + beta * kl.sum(axis=1)
     return kl, mean_var, neg_elbo
 
@@ -574,62 +560,71 @@ def to_data_units(
 # ----------------------------------------------------------------------------- training
 
 
-def _packed(params: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Copy ``params`` into one (P, D) array; return it and named views into it.
+#: The linear trainer's optimisation defaults (module docstring, "Step size and schedule").
+DEFAULTS = TrainingConfig(
+    steps=2000, batch_size=128, lr=1e-1, schedule="exponential", lr_min=1e-3,
+    warm_start=False, anchor_steps=2000,
+)  # fmt: skip
 
-    One array means one Adam update per step instead of one per parameter group: the
-    same arithmetic with a quarter of the Python-level calls.
+
+@dataclass
+class LinearModel:
+    """The linear VAE as a :class:`numerics.training._loop.SweepModel` (scaled units).
+
+    ``sigma2`` passed to :meth:`loss_and_grads` is in data units; ``scale`` is the unit a
+    of the parameters (:func:`data_scale`).
     """
-    P = next(iter(params.values())).shape[0]
-    theta = np.concatenate([w.reshape(P, -1) for w in params.values()], axis=1)
-    views, offset = {}, 0
-    for name, w in params.items():
-        size = w[0].size
-        views[name] = theta[:, offset : offset + size].reshape(w.shape)
-        assert np.shares_memory(views[name], theta)
-        offset += size
-    return theta, views
+
+    d: int
+    k: int
+    variant: str
+    scale: float
+    eta2: float
+    init_scale: float
+    exact_expectation: bool
+    method: str
+    name: str = "linear"
+    loss_every_step: bool = False  # the loss forms the (P, d, B) residuals: only at checks
+    packed: bool = True
+
+    def init(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        return init_params(rng, self.d, self.k, self.variant, self.init_scale, self.eta2)
+
+    def noise_shape(self, batch: int) -> tuple[int, ...] | None:
+        # One draw per latent and data point: eps[p, j, n] (module docstring).
+        return None if self.exact_expectation else (self.k, batch)
+
+    def loss_and_grads(self, params, batch, sigma2, eps, beta, with_loss):
+        return loss_and_grads(
+            params, batch, sigma2, eps, beta=beta, with_loss=with_loss, scale=self.scale,
+            eta2=self.eta2, variant=self.variant, method=self.method,
+        )  # fmt: skip
 
 
-def _train(
-    params: dict[str, np.ndarray],
-    Y: np.ndarray,
-    sigma2_p: np.ndarray,
-    n_sigma2: int,
-    rngs: list[np.random.Generator],
-    batches,
-    labels: list[str],
-    *,
-    steps: int,
-    lr: float,
-    lr_decay: float,
-    exact_expectation: bool,
-    bar,
-    **model: Any,
-) -> dict[str, np.ndarray]:
-    """``steps`` Adam steps on all P = n_sigma2 * len(rngs) runs; return the parameters."""
-    theta, params = _packed(params)
-    P, k = theta.shape[0], params["Wt"].shape[1]
-    opt = Adam(lr=lr)
-    for t in range(1, steps + 1):
-        y = Y[next(batches)]
-        # One draw per seed, latent and data point, shared by every sweep point of the
-        # seed: eps[s * R + r] = draws[r].
-        eps = None if exact_expectation else seed_noise(rngs, n_sigma2, (k, y.shape[0]))
-        check = t % CHECK_EVERY == 0 or t == steps
-        loss, grads = loss_and_grads(params, y, sigma2_p, eps=eps, with_loss=check, **model)
-        opt.lr = lr * lr_decay ** ((t - 1) / max(steps - 1, 1))
-        opt.step(
-            {"theta": theta},
-            {"theta": np.concatenate([grads[name].reshape(P, -1) for name in params], axis=1)},
-        )
-        if check:
-            check_finite(loss, t, labels)
-            check_finite(theta, t, labels)
-            if bar is not None:
-                bar.update(CHECK_EVERY if t % CHECK_EVERY == 0 else t % CHECK_EVERY)
-                bar.set_postfix(loss=f"{float(np.mean(loss)):.4g}", refresh=False)
-    return params
+def _options(model: LinearModel, config: TrainingConfig, n: int) -> dict[str, Any]:
+    """Everything that defines a linear sweep, for its ``SweepResult.options``."""
+    return {
+        **config.record(),
+        "eta2": model.eta2,
+        "latent_dim": model.k,
+        "encoder_variance": model.variant,
+        "exact_expectation": model.exact_expectation,
+        "gradient_method": model.method,
+        "samples_per_point": 0 if model.exact_expectation else 1,
+        "n_samples": n,
+        "lr_units": "W, b in sqrt(lambda_max); V, A in 1/sqrt(lambda_max)",
+        "parameter_scale": model.scale,
+        "init_scale": model.init_scale,
+        "init": "W, V (and A) ~ N(0, init_scale^2 / d) in scaled units; b = mean; s2 = eta2",
+        "encoder_input": "x - mean (no encoder bias)",
+        "warm_start_anchor_sigma2": None,
+        "noise": "seed r: np.random.default_rng(r), shared by all sweep points",
+        "kl_basis": "principal axes of the encoder means"
+        if model.variant == "fixed"
+        else "trained latents",
+        "neg_elbo_estimator": "exact expectation over q, exact KL, on all data",
+        "active_kl": ACTIVE_KL,
+    }
 
 
 def train_linear_sweep(
@@ -639,17 +634,10 @@ def train_linear_sweep(
     beta: float = 1.0,
     latent_dim: int | None = None,
     encoder_variance: str = "learnable",
-    seeds: Iterable[int] = (0,),
-    steps: int = 2000,
-    batch_size: int = 128,
-    lr: float = LR,
-    lr_decay: float = LR_DECAY,
-    exact_expectation: bool = False,
-    warm_start: bool = False,
-    progress: bool = True,
-    init_scale: float = INIT_SCALE,
     eta2: float = 1.0,
-    batch_seed: int = 0,
+    exact_expectation: bool = False,
+    init_scale: float = INIT_SCALE,
+    **training: Any,
 ) -> SweepResult:
     """Train the linear VAE at every sweep point and seed, all at once.
 
@@ -665,32 +653,21 @@ def train_linear_sweep(
         k, the number of latents (default d).
     encoder_variance : {"learnable", "fixed", "data-dependent"}
         See the module docstring.
-    seeds : iterable of int
-        One run per seed at every sweep point; seed r initialises and then draws its
-        noise from ``np.random.default_rng(r)``, shared by all sweep points.
-    steps, batch_size : int
-        Adam steps (per phase, see ``warm_start``) and minibatch size.
-    lr : float
-        First Adam step size, in units of sqrt(lambda_max) (module docstring).
-    lr_decay : float
-        The step size decays exponentially from ``lr`` to ``lr * lr_decay`` at the last
-        step (lr_t = lr * lr_decay ** ((t - 1) / (steps - 1))); 1 keeps it constant.
+    eta2 : float
+        Prior variance.
     exact_expectation : bool
         Use the exact expectation over q of the reconstruction term on each minibatch
         instead of one reparameterised sample.  Recommended for locating thresholds
         precisely (on digits: all four within 0.4% in under 2 s); with one sample the
         per-latent KL near a threshold carries the sampling noise (module docstring).
-    warm_start : bool
-        Train the anchor (smallest sigma2, every seed) first, then start every sweep
-        point from it and train them all for ``steps`` more steps (fresh Adam state).
-    progress : bool
-        Show a tqdm progress bar (if tqdm is installed).
     init_scale : float
         Initial norm of each decoder column and encoder row, in units of sqrt(lambda_max).
-    eta2 : float
-        Prior variance.
-    batch_seed : int
-        Seed of the minibatch order, ``np.random.default_rng([batch_seed, 1])``.
+    **training
+        Fields of :class:`~numerics.training._config.TrainingConfig` (``seeds``,
+        ``steps``, ``batch_size``, ``lr`` in units of sqrt(lambda_max), ``schedule``,
+        ``lr_min``, ``warm_start``, ``anchor_steps``, ``batch_seed``, ``progress``);
+        the defaults are :data:`DEFAULTS` (the anchor of a warm start trains for
+        ``steps`` steps unless ``anchor_steps`` is given).
 
     Returns
     -------
@@ -710,97 +687,36 @@ def train_linear_sweep(
     start = time.perf_counter()
     X = check_samples(X)
     s_sorted = check_sigma2_sweep(sigma2)
-    beta = check_positive("beta", beta)
-    eta2 = check_positive("eta2", eta2)
-    lr = check_positive("lr", lr)
-    init_scale = check_positive("init_scale", init_scale)
-    if not (isinstance(lr_decay, Real) and 0 < lr_decay <= 1):
-        raise InputError(f"lr_decay={lr_decay!r}: expected a ratio in (0, 1]")
-    if encoder_variance not in VARIANTS:
-        raise InputError(
-            f"encoder_variance={encoder_variance!r}: expected one of {', '.join(VARIANTS)}"
-        )
+    training.setdefault("anchor_steps", training.get("steps"))
+    config = configure(DEFAULTS, {**training, "beta": beta}).checked(X.shape[0])
     n, d = X.shape
-    k = check_latent_dim(latent_dim, d)
-    seeds = check_seeds(seeds)
-    steps = check_int("steps", steps, 1)
-    batch_size = min(check_int("batch_size", batch_size, 1), n)
-    batch_seed = check_int("batch_seed", batch_seed, 0)
-
-    S, R = s_sorted.size, len(seeds)
-    rngs = [np.random.default_rng(r) for r in seeds]
-    inits = [init_params(rng, d, k, encoder_variance, init_scale, eta2) for rng in rngs]
-    run = {name: np.concatenate([p[name] for p in inits]) for name in inits[0]}  # (R, ...)
-    batches = minibatches(n, batch_size, np.random.default_rng([batch_seed, 1]))
-    method = gradient_method(encoder_variance, d, batch_size)
-    model: dict[str, Any] = dict(beta=beta, eta2=eta2, variant=encoder_variance, method=method)
-    train = dict(steps=steps, lr=lr, lr_decay=float(lr_decay), exact_expectation=exact_expectation)
-    bar = progress_bar(
-        steps * (2 if warm_start else 1), progress, f"linear VAE sweep ({S * R} runs)"
+    model = LinearModel(
+        d=d,
+        k=check_latent_dim(latent_dim, d),
+        variant=check_choice("encoder_variance", encoder_variance, VARIANTS),
+        scale=1.0,
+        eta2=check_positive("eta2", eta2),
+        init_scale=check_positive("init_scale", init_scale),
+        exact_expectation=bool(exact_expectation),
+        method=gradient_method(encoder_variance, d, config.batch_size),
     )
-    try:
-        # Single-threaded BLAS: the products are small (~1 Mflop), and on 2 cores threads
-        # cost more than they save -- up to 100x more when the machine is busy.  (The
-        # covariance in data_scale too: 1797 x 64 took 0.1 s threaded on a busy machine.)
-        with threadpool_limits(1, user_api="blas"), np.errstate(over="ignore", invalid="ignore"):
-            mean, scale = data_scale(X)
-            Y = (X - mean) / scale
-            model["scale"] = scale
-            if warm_start:
-                anchor = np.full(R, s_sorted[0])
-                labels = sweep_labels(s_sorted[:1], seeds)
-                run = _train(run, Y, anchor, 1, rngs, batches, labels, bar=bar, **train, **model)
-            # Seed r's parameters at every sweep point: p = s * R + r.
-            params = {name: np.tile(w, (S,) + (1,) * (w.ndim - 1)) for name, w in run.items()}
-            sigma2_p = np.repeat(s_sorted, R)
-            labels = sweep_labels(s_sorted, seeds)
-            params = _train(
-                params, Y, sigma2_p, S, rngs, batches, labels, bar=bar, **train, **model
-            )
-            kl, var, neg_elbo = evaluate(
-                params, Y, sigma2_p, scale=scale, beta=beta, eta2=eta2, variant=encoder_variance
-            )
-    finally:
-        if bar is not None:
-            bar.close()
-    check_finite(neg_elbo, steps, labels)
-
+    # Single-threaded BLAS: on 2 cores threads cost more than they save on 1797 x 64
+    # (0.1 s threaded for this covariance on a busy machine).
+    with threadpool_limits(1, user_api="blas"):
+        mean, model.scale = data_scale(X)
+    Y = (X - mean) / model.scale
+    params = train_sweep(model, Y, s_sorted, config)
+    sigma2_p = np.repeat(s_sorted, len(config.seeds))
+    with threadpool_limits(1, user_api="blas"), np.errstate(over="ignore", invalid="ignore"):
+        kl, var, neg_elbo = evaluate(
+            params, Y, sigma2_p, scale=model.scale, beta=config.beta, eta2=model.eta2,
+            variant=model.variant,
+        )  # fmt: skip
+    check_finite(neg_elbo, config.steps, sweep_labels(s_sorted, config.seeds))
+    options = _options(model, config, n)
+    if config.warm_start:
+        options["warm_start_anchor_sigma2"] = float(s_sorted[0])
     return SweepResult.from_runs(
-        s_sorted,
-        seeds,
-        kl,
-        var,
-        neg_elbo,
-        "linear",
-        {
-            "beta": beta,
-            "eta2": eta2,
-            "latent_dim": k,
-            "encoder_variance": encoder_variance,
-            "exact_expectation": bool(exact_expectation),
-            "gradient_method": method,
-            "samples_per_point": 0 if exact_expectation else 1,
-            "steps": steps,
-            "batch_size": batch_size,
-            "n_samples": n,
-            "optimizer": "adam",
-            "lr": lr,
-            "lr_decay": float(lr_decay),
-            "schedule": "exponential: lr * lr_decay ** ((t - 1) / (steps - 1))",
-            "lr_units": "W, b in sqrt(lambda_max); V, A in 1/sqrt(lambda_max)",
-            "parameter_scale": scale,
-            "init_scale": init_scale,
-            "init": "W, V (and A) ~ N(0, init_scale^2 / d) in scaled units; b = mean; s2 = eta2",
-            "encoder_input": "x - mean (no encoder bias)",
-            "warm_start": bool(warm_start),
-            "warm_start_anchor_sigma2": float(s_sorted[0]) if warm_start else None,
-            "batch_seed": batch_seed,
-            "noise": "seed r: np.random.default_rng(r), shared by all sweep points",
-            "kl_basis": "principal axes of the encoder means"
-            if encoder_variance == "fixed"
-            else "trained latents",
-            "neg_elbo_estimator": "exact expectation over q, exact KL, on all data",
-            "active_kl": ACTIVE_KL,
-        },
+        s_sorted, config.seeds, kl, var, neg_elbo, "linear", options,
         seconds=time.perf_counter() - start,
-    )
+    )  # fmt: skip

@@ -1,15 +1,30 @@
-"""Shared machinery of the trainers: Adam over a sweep axis, minibatches, divergence.
+"""The one training loop: Adam over a sweep axis, minibatches, schedules, divergence.
 
-Every parameter array carries the sweep axis first (one slice per sweep point
-and seed), so one update trains all points of a sweep at once.
+Every parameter array carries the sweep axis first (one slice per sweep point and
+seed, run p = s * R + r), so one update trains all points of a sweep at once.  A
+trainer (:mod:`numerics.training._linear`, :mod:`numerics.training._mlp`) supplies
+only its model - initial parameters, the minibatch objective and its gradient - as
+a :class:`SweepModel`; :func:`train_sweep` does everything else the same way for both:
+the checked :class:`~numerics.training._config.TrainingConfig`, one BLAS thread,
+floating-point error state, the progress bar, the warm start from an anchor, the
+step-size schedule, KL warm-up, common random numbers per seed and divergence checks.
 """
 
 from __future__ import annotations
 
+import contextlib
+import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
+from threadpoolctl import threadpool_limits
+
+from numerics.training._config import TrainingConfig
+
+#: Divergence checks (loss and parameters) every this many steps, and at the last step.
+CHECK_EVERY = 50
 
 
 class TrainingDiverged(ArithmeticError):
@@ -54,7 +69,24 @@ class Adam:
             params[name] -= lr * (m / c1) / (np.sqrt(v / c2) + self.eps)
 
 
-def minibatches(n: int, batch_size: int, rng: np.random.Generator):
+def lr_factor(schedule: str, t: int, steps: int, lr_min: float) -> float:
+    """Step-size multiplier at step t = 1..steps: from 1 down to ``lr_min`` at the last step.
+
+    ``exponential``: lr_min ** u (the same factor every step: geometric cooling);
+    ``cosine``: lr_min + (1 - lr_min) (1 + cos(pi u)) / 2; ``linear``: 1 - (1 - lr_min) u;
+    ``constant``: 1; with u = (t - 1) / (steps - 1).
+    """
+    u = (t - 1) / max(steps - 1, 1)
+    if schedule == "constant":
+        return 1.0
+    if schedule == "cosine":
+        return lr_min + (1 - lr_min) * 0.5 * (1 + math.cos(math.pi * u))
+    if schedule == "exponential":
+        return lr_min**u if lr_min > 0 else 1 - u
+    return 1 - (1 - lr_min) * u  # linear
+
+
+def minibatches(n: int, batch_size: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
     """Endless stream of index arrays: a fresh permutation each epoch.
 
     Every batch has exactly ``batch_size`` rows (the vectorised trainers keep one
@@ -118,3 +150,216 @@ def seed_noise(
     if len(rngs) == 1:
         return draws
     return np.broadcast_to(draws, (n_sigma2, *draws.shape)).reshape(-1, *shape)
+
+
+def eval_chunks(n: int, row_cost: int, budget: int = 1 << 24) -> Iterator[slice]:
+    """Row slices for an evaluation on all data: at most ``budget`` floats of temporaries.
+
+    ``row_cost`` is the number of floats one data row costs over the whole sweep (e.g.
+    P times the widest layer); both trainers evaluate in chunks chosen this way.
+    """
+    rows = max(1, min(n, budget // max(row_cost, 1)))
+    for start in range(0, n, rows):
+        yield slice(start, min(n, start + rows))
+
+
+class SweepModel(Protocol):
+    """What a trainer supplies to :func:`train_sweep`: its model and gradients only."""
+
+    #: ``linear`` or ``mlp``: names the progress bar.
+    name: str
+    #: The loss comes free with the gradient (checked every step) or costs extra
+    #: (computed only at the divergence checks).
+    loss_every_step: bool
+    #: Adam updates one packed (P, D) array instead of one array per parameter group.
+    packed: bool
+
+    def init(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """One seed's initial parameters, each with a leading axis of length 1."""
+
+    def noise_shape(self, batch: int) -> tuple[int, ...] | None:
+        """Shape of one seed's reparameterisation draws per step (None: no sampling)."""
+
+    def loss_and_grads(
+        self,
+        params: dict[str, np.ndarray],
+        batch: np.ndarray,
+        sigma2: np.ndarray,
+        eps: np.ndarray | None,
+        beta: float,
+        with_loss: bool,
+    ) -> tuple[np.ndarray | None, dict[str, np.ndarray]]:
+        """Minibatch objective (P,) or None, and its gradient, for every run."""
+
+
+def _packed(params: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Copy ``params`` into one (P, D) array; return it and named views into it.
+
+    One array means one Adam update per step instead of one per parameter group: the
+    same arithmetic with fewer Python-level calls.
+    """
+    P = next(iter(params.values())).shape[0]
+    theta = np.concatenate([w.reshape(P, -1) for w in params.values()], axis=1)
+    views, offset = {}, 0
+    for name, w in params.items():
+        size = w[0].size
+        views[name] = theta[:, offset : offset + size].reshape(w.shape)
+        if not np.shares_memory(views[name], theta):  # a copy would not be trained
+            raise AssertionError(f"parameter {name} is not a view of the packed array")
+        offset += size
+    return theta, views
+
+
+@dataclass
+class _Phase:
+    """One phase of training: all runs of ``sigma2`` for ``steps`` steps."""
+
+    sigma2: np.ndarray  # (P,) in the model's training units
+    n_sigma2: int  # sweep points (P = n_sigma2 * number of seeds)
+    steps: int
+    labels: list[str]
+    kl_warmup: int = 0
+    kl_warmup_from: float = 1.0
+
+
+class _Run:
+    """State shared by the phases of one sweep: data, noise, batches, the bar."""
+
+    def __init__(self, model: SweepModel, data: np.ndarray, config: TrainingConfig, bar) -> None:
+        self.model = model
+        self.data = data
+        self.config = config
+        self.bar = bar
+        self.rngs = [np.random.default_rng(r) for r in config.seeds]
+        self.batches = minibatches(
+            data.shape[0], config.batch_size, np.random.default_rng([config.batch_seed, 1])
+        )
+
+    def beta_at(self, t: int, phase: _Phase) -> float:
+        """KL weight at step t: linear warm-up from kl_warmup_from * beta over kl_warmup."""
+        beta = self.config.beta
+        if t <= phase.kl_warmup:
+            return beta * (
+                phase.kl_warmup_from + (1 - phase.kl_warmup_from) * (t - 1) / phase.kl_warmup
+            )
+        return beta
+
+    def train(self, params: dict[str, np.ndarray], phase: _Phase) -> dict[str, np.ndarray]:
+        """``phase.steps`` Adam steps on every run; returns the trained parameters."""
+        model, config = self.model, self.config
+        theta = None
+        if model.packed:
+            theta, params = _packed(params)
+        targets = {"theta": theta} if model.packed else params
+        opt = Adam(lr=config.lr)
+        losses = np.empty((CHECK_EVERY, phase.sigma2.size))
+        first = 1  # the step of losses[0]
+        for t in range(1, phase.steps + 1):
+            idx = next(self.batches)
+            batch = self.data[idx]
+            shape = model.noise_shape(idx.size)
+            eps = None
+            if shape is not None:  # seed r's draws serve every sweep point of seed r
+                eps = seed_noise(self.rngs, phase.n_sigma2, shape, self.data.dtype)
+            check = t - first + 1 == CHECK_EVERY or t == phase.steps
+            loss, grads = model.loss_and_grads(
+                params, batch, phase.sigma2, eps, self.beta_at(t, phase),
+                model.loss_every_step or check,
+            )  # fmt: skip
+            if loss is not None:
+                losses[t - first] = loss
+            if check:
+                self._check(losses, first, t, phase.labels, model.loss_every_step)
+                self._progress(t - first + 1, losses[t - first])
+                first = t + 1
+            opt.lr = config.lr * lr_factor(config.schedule, t, phase.steps, config.lr_min)
+            if theta is not None:
+                flat = [grads[name].reshape(theta.shape[0], -1) for name in params]
+                opt.step(targets, {"theta": np.concatenate(flat, axis=1)})
+            else:
+                opt.step(targets, grads)
+            if t % CHECK_EVERY == 0:
+                for value in params.values():
+                    check_finite(value, t, phase.labels)
+        for value in params.values():  # after the last update
+            check_finite(value, phase.steps, phase.labels)
+        return params
+
+    def _progress(self, steps: int, loss: np.ndarray) -> None:
+        if self.bar is not None:
+            self.bar.update(steps)
+            self.bar.set_postfix(loss=f"{float(np.mean(loss)):.4g}", refresh=False)
+
+    @staticmethod
+    def _check(losses: np.ndarray, first: int, t: int, labels: list[str], every: bool) -> None:
+        """Raise at the first step of the window with a non-finite loss."""
+        window = losses[: t - first + 1] if every else losses[t - first : t - first + 1]
+        start = first if every else t
+        bad = np.flatnonzero(~np.isfinite(window).all(axis=1))
+        if bad.size:
+            check_finite(window[int(bad[0])], start + int(bad[0]), labels)
+
+
+def train_sweep(
+    model: SweepModel,
+    data: np.ndarray,
+    sigma2: np.ndarray,
+    config: TrainingConfig,
+    labels_sigma2: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
+    """Train ``model`` at every sweep point and seed at once; return the parameters.
+
+    Parameters
+    ----------
+    model : SweepModel
+        The trainer's model (initial parameters, objective, gradient).
+    data : ndarray (n, d)
+        Training data in the model's units (dtype: the training precision).
+    sigma2 : ndarray (S,)
+        Sweep points in the model's units, ascending.
+    config : TrainingConfig
+        The checked configuration (seeds, steps, batch size, step size and schedule,
+        warm start, KL warm-up, minibatch seed, progress).
+    labels_sigma2 : ndarray (S,), optional
+        The sweep points as the user gave them, for divergence messages (default
+        ``sigma2``).
+
+    Returns
+    -------
+    dict of ndarray
+        Trained parameters with the sweep axis first, run p = s * R + r.
+
+    Raises
+    ------
+    TrainingDiverged
+        A loss or parameter became NaN or inf; the message names the sweep point, the
+        seed (and the anchor) and the first step at which it was seen.
+    """
+    S, R = sigma2.size, len(config.seeds)
+    shown = sigma2 if labels_sigma2 is None else labels_sigma2
+    total = config.steps + (config.anchor_steps if config.warm_start else 0)
+    bar = progress_bar(total, config.progress, f"{model.name} VAE sweep ({S * R} runs)")
+    with contextlib.ExitStack() as stack:
+        if bar is not None:
+            stack.callback(bar.close)
+        # The products are small (P x B x width) and many: BLAS threads mostly contend on
+        # 2 cores (3-4x slower on a loaded machine), so use one.
+        stack.enter_context(threadpool_limits(1, user_api="blas"))
+        # Overflow is expected when training diverges; it is detected and reported.
+        stack.enter_context(np.errstate(over="ignore", invalid="ignore", divide="ignore"))
+        run = _Run(model, data, config, bar)
+        inits = [model.init(rng) for rng in run.rngs]
+        params = {name: np.concatenate([p[name] for p in inits]) for name in inits[0]}
+        warmup = dict(kl_warmup=config.kl_warmup, kl_warmup_from=config.kl_warmup_from)
+        if config.warm_start:
+            labels = [
+                f"{label} (the warm-start anchor)"
+                for label in sweep_labels(shown[:1], config.seeds)
+            ]
+            anchor = _Phase(np.full(R, sigma2[0]), 1, config.anchor_steps, labels, **warmup)
+            params = run.train(params, anchor)
+            warmup = {}
+        # Seed r's parameters at every sweep point: p = s * R + r.
+        params = {name: np.tile(w, (S,) + (1,) * (w.ndim - 1)) for name, w in params.items()}
+        labels = sweep_labels(shown, config.seeds)
+        return run.train(params, _Phase(np.repeat(sigma2, R), S, config.steps, labels, **warmup))
