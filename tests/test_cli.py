@@ -102,17 +102,17 @@ BAD_INPUTS = {
     ),
     "map beta without sigma2": (["map", "--spectrum", "4,2", "--vary", "beta"], "--sigma2"),
     "map bad range": (["map", "--spectrum", "4,2", "--range", "3"], "LO:HI"),
-    "map reversed range": (["map", "--spectrum", "4,2", "--range", "3:1"], "lo < hi"),
+    "map reversed range": (["map", "--spectrum", "4,2", "--range", "3:1"], "range=3.0:1.0"),
     "map points": (["map", "--spectrum", "4,2", "--points", "1"], "points=1"),
     "train on a spectrum": (["train", "--spectrum", "4,2"], "needs data"),
     "train one point": (["train", "--data", "digits", "--points", "1"], "--points 1"),
     "train reversed range": (
         ["train", "--data", "digits", "--sigma2-range", "3:1"],
-        "expected lo < hi",
+        "--sigma2-range=3.0:1.0: expected LO:HI with 0 < LO < HI",
     ),
     "train negative range": (
         ["train", "--data", "digits", "--sigma2-range=-1:3"],
-        "lo=-1.0",
+        "--sigma2-range=-1.0:3.0",
     ),
     "train mlp exact gradients": (
         ["train", "--data", "digits", "--model", "mlp", "--exact-gradients"],

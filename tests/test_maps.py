@@ -153,7 +153,7 @@ def test_map_bad_inputs():
         collapse_map(SPECTRUM, variable="gamma")
     with pytest.raises(ValueError, match="needs a fixed sigma2"):
         collapse_map(SPECTRUM, variable="beta")
-    with pytest.raises(ValueError, match="expected lo < hi"):
+    with pytest.raises(ValueError, match="0 < LO < HI"):
         collapse_map(SPECTRUM, lo=2.0, hi=1.0)
     with pytest.raises(ValueError, match="points=1"):
         collapse_map(SPECTRUM, points=1)

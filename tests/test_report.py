@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from numerics import optimum
-from numerics.app._report import _follow_up_section, _mlp_section, _table, mlp_sweep
+from numerics.app._report import mlp_sweep
+from numerics.app._summary import _follow_up_section, _mlp_section, _table
 from numerics.training._measure import TrainingReport
 from numerics.training._sweep import SweepResult
 from numerics.training._transitions import measure_transitions

@@ -148,8 +148,7 @@ def plot_phase_diagram(pd: PhaseDiagram, out: Path, title: str = "") -> list[Pat
     )  # rasterized: a vector PDF of 90 000 cells is slow to write and to view
     ticks = np.unique(np.linspace(0, top, min(top + 1, 9)).round().astype(int))
     fig.colorbar(mesh, ax=ax, label="active latents", ticks=ticks)
-    for lam in pd.boundary_eigenvalues:
-        beta = lam / pd.sigma2  # the derived boundary beta sigma'^2 = lambda
+    for beta in pd.boundary_beta:  # the derived critical beta at each sigma'^2
         keep = (beta >= pd.beta[0]) & (beta <= pd.beta[-1])
         if keep.any():
             ax.plot(pd.sigma2[keep], beta[keep], color="w", lw=0.6)
@@ -158,7 +157,7 @@ def plot_phase_diagram(pd: PhaseDiagram, out: Path, title: str = "") -> list[Pat
     ax.set_xlabel(_LABEL["sigma2"])
     ax.set_ylabel(_LABEL["beta"])
     ax.set_title(
-        title or r"active latents; white lines: the boundaries $\beta\sigma'^2 = \lambda_i$",
+        title or r"active latents; white lines: the derived phase boundaries $\beta_c(\sigma'^2)$",
         fontsize=9,
     )
     return _save(fig, out, "phase_diagram")

@@ -12,25 +12,25 @@ as long as that protocol alone (the trainers use one BLAS thread each).
 from __future__ import annotations
 
 import json
-import math
 import multiprocessing
 import os
 import shutil
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from numerics.app._documents import write_derivations
-from numerics.app._sources import from_data
+from numerics.app._sources import Source, from_data
+from numerics.app._summary import render_summary
 from numerics.app._writers import write_map, write_training
-from numerics.core._maps import collapse_map, phase_diagram
-from numerics.core._optimum import thresholds
+from numerics.core._maps import MapResult, collapse_map, phase_diagram
+from numerics.core._optimum import ThresholdResult, thresholds
 from numerics.core._validation import InputError
-from numerics.training._measure import TrainingReport, train_and_measure
-from numerics.training._sweep import ACTIVE_KL
-from numerics.training._transitions import ESTIMATOR, measure_transitions
+from numerics.spectra._exact import ExactThresholds
+from numerics.training._measure import TrainingReport, measured_report, train_and_measure
 
 #: Latents trained in the confirmations (the top modes are the ones measured; fewer
 #: when the data have fewer dimensions).  The follow-up protocol always has 4.
@@ -71,40 +71,14 @@ def _log(msg: str, t0: float) -> None:
     print(f"[{time.perf_counter() - t0:6.1f} s] {msg}", flush=True)
 
 
-def _table(report: TrainingReport, absolute: bool = False) -> list[str]:
-    """Predicted against measured, one row per latent rank.
-
-    ``absolute`` adds the difference in sigma'^2 (the follow-up's tolerance is absolute).
-    """
-    rows = [
-        "| rank | predicted σ'²_c | measured σ'²_c | relative error |"
-        + (" difference |" if absolute else "")
-        + " bracket | std. error |",
-        "|---:|---:|---:|---:|" + ("---:|" if absolute else "") + "---|---:|",
-    ]
-    for m in report.measured:
-        est = m.method if m.estimate is None else f"{m.estimate:.5g}"
-        err = "" if m.relative_error is None else f"{100 * m.relative_error:+.2f} %"
-        br = "" if m.bracket is None else f"[{m.bracket[0]:.5g}, {m.bracket[1]:.5g}]"
-        se = "" if m.stderr is None or not np.isfinite(m.stderr) else f"{m.stderr:.2g}"
-        diff = ""
-        if absolute:
-            diff = "" if m.estimate is None else f" {m.estimate - m.predicted:+.4f} |"
-            diff = diff or " |"
-        rows.append(f"| {m.rank} | {m.predicted:.5g} | {est} | {err} |{diff} {br} | {se} |")
-    return rows
-
-
 def _follow_up() -> TrainingReport:
     """The follow-up protocol, measured (run in a worker process, without a bar)."""
     from numerics.training._allocator import keep_freed_memory
     from numerics.training._protocols import follow_up_protocol
 
     keep_freed_memory()  # a fresh process: the command line's setting is not inherited
-    sweep, sample_eig = follow_up_protocol(progress=False)
-    predicted = np.array(thresholds(sample_eig, 1.0, TRAINED_LATENTS).critical_sigma2)
-    measured = measure_transitions(sweep, predicted)
-    return TrainingReport(sweep, sample_eig, predicted, measured, 1.0, {"source": FOLLOW_UP_SOURCE})
+    run = follow_up_protocol(progress=False)
+    return measured_report(run.sweep, run.eigenvalues, 1.0, run.data | {"source": FOLLOW_UP_SOURCE})
 
 
 def mlp_sweep(predicted: np.ndarray) -> np.ndarray:
@@ -116,92 +90,81 @@ def mlp_sweep(predicted: np.ndarray) -> np.ndarray:
     return np.geomspace(low, MLP_SWEEP["above_first"] * top[0], MLP_SWEEP["points"])
 
 
-def _mlp_section(mlp: TrainingReport, data: str) -> list[str]:
-    """The MLP VAE on the data, with what the sweep shows beyond the table."""
-    s = mlp.sweep
-    o = s.options
-    lines = [
-        f"### MLP VAE on {data} ({s.seconds:.0f} s)",
-        "",
-        f"ReLU encoder {tuple(o['hidden'])} and decoder {tuple(o['decoder_hidden'])}, "
-        f"{o['latent_dim']} latents, Adam, minibatches of {o['batch_size']}, one sample per "
-        f"point; warm-started from an anchor at the lowest sigma'^2 ({o['anchor_steps']} steps, "
-        f"then {o['steps']} per point). The sweep spans the top two transitions.",
-        "",
-        *_table(mlp),
-        "",
-    ]
-    # What the nonlinear model does differently, read off the trained sweep.
-    mean = s.kl.mean(axis=1)
-    linear_kl = 0.5 * np.log(max(mlp.eigenvalues[0] / (mlp.beta * s.sigma2[0]), 1.0))
-    # 10 %: well above the run-to-run spread of a trained KL at the sweep's low end.
-    more_than_linear = mean[0, 0] > 1.1 * linear_kl
-    if mean[0, 0] < 0.9 * linear_kl:
-        lines.append(
-            f"At σ'² = {s.sigma2[0]:.4g} the MLP's top latent carries {mean[0, 0]:.3f} nats, "
-            f"less than the linear optimum {linear_kl:.3f}, which an MLP can represent: "
-            "training did not reach the optimum there (on wide, noisy data the escape from "
-            "the collapsed state is slow and fragile), so this sweep does not test the "
-            "theory. Train longer or with larger batches (`vae-collapse train --model mlp`)."
-        )
-        lines += ["", "![mlp](train_mlp/training.png)", ""]
-        return lines
-    if more_than_linear:
-        gain = "a nonlinear decoder does more with an active latent than a linear one"
-    else:
-        gain = "as much as a linear decoder, no more"
-    lines.append(
-        f"At σ'² = {s.sigma2[0]:.4g} the MLP's top latent carries {mean[0, 0]:.3f} nats, the "
-        f"linear optimum {linear_kl:.3f}: {gain}. Where a latent switches off is a "
-        "property of the collapsed state, whose stability is that of its linearisation, so "
-        "the linear thresholds apply to the MLP there."
+@dataclass
+class ReportResults:
+    """Everything the report computed; :func:`numerics.app._summary.render_summary` renders it."""
+
+    data: str
+    record: dict
+    derivations: list[str]  # paths relative to the report folder
+    thresholds: ThresholdResult
+    certified: ExactThresholds | None
+    map: MapResult
+    linear: TrainingReport
+    mlp: TrainingReport
+    follow_up: TrainingReport | None
+    seconds: float = 0.0
+
+
+def _theory_parts(data: str, source: Source, out: Path, pdf: bool, t0: float) -> dict:
+    """Derivations, thresholds (float and certified), maps and the phase diagram."""
+    _log("derivations", t0)
+    derived = write_derivations(out / "derivations", pdf=None if pdf else False)
+    _log(f"thresholds of {data}", t0)
+    lam = source.eigenvalues
+    th = thresholds(lam)
+    certified = None
+    if source.dataset is not None and source.dataset.X.size <= 2_000_000:
+        certified = source.exact_thresholds(CERTIFIED_DIGITS)
+    record = th.to_dict() | ({} if certified is None else {"certified": certified.to_dict()})
+    (out / "thresholds.json").write_text(json.dumps(record | {"data": source.record}))
+    _log("maps and phase diagram", t0)
+    result = collapse_map(lam, data=source.record)
+    pd = phase_diagram(lam, sigma2_range=(result.grid[0], result.grid[-1]))
+    write_map(result, pd, out / "map")
+    return dict(
+        derivations=[str(p.relative_to(out)) for p in derived],
+        thresholds=th,
+        certified=certified,
+        map=result,
     )
-    idle = [
-        m.rank
-        for m in mlp.measured
-        if s.sigma2[0] < m.predicted and (mean[:, m.rank - 1] <= ACTIVE_KL).all()
-    ]
-    if idle:
-        ranks = ", ".join(str(r) for r in idle)
-        why = (
-            " (with its active latents it already explains more than the linear model's)"
-            if more_than_linear
-            else ""
-        )
-        lines.append(
-            f"Latent rank(s) {ranks} stay collapsed over the whole sweep, also below their "
-            f"linear thresholds: here the MLP does not follow the linear staircase below its "
-            f"top steps{why}."
-        )
-    lines += ["", "![mlp](train_mlp/training.png)", ""]
-    return lines
 
 
-def _follow_up_section(follow: TrainingReport) -> list[str]:
-    """The follow-up protocol: staircase steps against the sample eigenvalues."""
-    s = follow.sweep
-    o = s.options
-    found = [m for m in follow.measured if m.estimate is not None]
-    worst = max((abs(m.estimate - m.predicted) for m in found), default=float("nan"))
-    population = ", ".join(f"{math.exp(-0.1 * i):.3f}" for i in range(TRAINED_LATENTS))
-    return [
-        f"### Follow-up protocol: MLP VAE on the 8-d mixture ({s.seconds:.0f} s)",
-        "",
-        f"Li et al. (arXiv 2610.11257), scaled down: {o['n_samples']} samples of the "
-        "covariance-matched two-component mixture with population eigenvalues "
-        "exp(-0.1 (i - 1)), an MLP VAE with 4 latents, sigma'^2 from "
-        f"{s.sigma2[0]:g} to {s.sigma2[-1]:g} ({s.sigma2.size} points). The number of active "
-        f"latents steps down 4 -> 0; the predicted steps are the top eigenvalues of the "
-        f"sample covariance (population: {population}).",
-        "",
-        *_table(follow, absolute=True),
-        "",
-        f"Largest |measured - predicted|: {worst:.4f} in σ'² "
-        f"({len(found)} of {len(follow.measured)} steps measured).",
-        "",
-        "![mixture](train_mlp_mixture/training.png)",
-        "",
-    ]
+def _training_parts(source: Source, out: Path, progress: bool, t0: float) -> dict:
+    """The linear and the MLP VAE trained on the data across their transitions."""
+    X = np.asarray(source.dataset.X, dtype=float)
+    common = dict(
+        latent_dim=min(TRAINED_LATENTS, X.shape[1]),
+        data=source.record,
+        eigenvalues=source.eigenvalues,
+        progress=progress,
+    )
+    _log("training the linear VAE across the top transitions", t0)
+    linear = train_and_measure(
+        X, model="linear", **common, **(LINEAR_OPTIONS | {"batch_size": _linear_batch(X.shape[1])})
+    )
+    write_training(linear, out / "train_linear")
+    _log("training the MLP VAE across the top two transitions", t0)
+    mlp = train_and_measure(
+        X, model="mlp", sigma2=mlp_sweep(linear.predicted), **common, **MLP_OPTIONS
+    )
+    write_training(mlp, out / "train_mlp")
+    return dict(linear=linear, mlp=mlp)
+
+
+def compute_report(data, source, out, pdf, progress, t0, follow_up) -> ReportResults:
+    """Every part of the report, written into ``out``; ``follow_up`` is the worker's result."""
+    theory = _theory_parts(data, source, out, pdf, t0)
+    trained = _training_parts(source, out, progress, t0)
+    follow = None
+    if follow_up is not None:
+        _log("waiting for the follow-up protocol", t0)
+        follow = follow_up.get()
+        write_training(follow, out / "train_mlp_mixture")
+    return ReportResults(
+        data=data, record=source.record, **theory, **trained, follow_up=follow,
+        seconds=time.perf_counter() - t0,
+    )  # fmt: skip
 
 
 def make_report(
@@ -231,7 +194,8 @@ def make_report(
         with multiprocessing.get_context("spawn").Pool(1) as pool:
             follow_up = pool.apply_async(_follow_up)
             _log("the follow-up protocol (MLP VAE on the 8-d mixture) runs in a second process", t0)
-            _report_parts(data, source, scratch, pdf, progress, t0, follow_up)
+            results = compute_report(data, source, scratch, pdf, progress, t0, follow_up)
+            (scratch / "summary.md").write_text(render_summary(results))
         out.mkdir(exist_ok=True)
         for entry in sorted(scratch.iterdir()):
             target = out / entry.name
@@ -243,122 +207,3 @@ def make_report(
     summary = out / "summary.md"
     _log(f"done: {summary}", t0)
     return summary
-
-
-def _report_parts(data, source, out, pdf, progress, t0, follow_up) -> None:
-    """Everything but the follow-up protocol, then the summary (see :func:`make_report`)."""
-    lines: list[str] = []
-    _log("derivations", t0)
-    derived = write_derivations(out / "derivations", pdf=None if pdf else False)
-
-    _log(f"thresholds of {data}", t0)
-    rec = source.record
-    lam = source.eigenvalues
-    th = thresholds(lam)
-    certified = None
-    if source.dataset is not None and source.dataset.X.size <= 2_000_000:
-        certified = source.exact_thresholds(CERTIFIED_DIGITS)
-    (out / "thresholds.json").write_text(
-        json.dumps(
-            th.to_dict()
-            | ({} if certified is None else {"certified": certified.to_dict()})
-            | {"data": rec}
-        )
-    )
-
-    _log("maps and phase diagram", t0)
-    result = collapse_map(lam, data=rec)
-    pd = phase_diagram(lam, sigma2_range=(result.grid[0], result.grid[-1]))
-    write_map(result, pd, out / "map")
-
-    X = np.asarray(source.dataset.X, dtype=float)
-    latents = min(TRAINED_LATENTS, X.shape[1])
-    _log("training the linear VAE across the top transitions", t0)
-    linear = train_and_measure(
-        X,
-        model="linear",
-        latent_dim=latents,
-        data=rec,
-        eigenvalues=lam,
-        progress=progress,
-        **(LINEAR_OPTIONS | {"batch_size": _linear_batch(X.shape[1])}),
-    )
-    write_training(linear, out / "train_linear")
-
-    _log("training the MLP VAE across the top two transitions", t0)
-    mlp = train_and_measure(
-        X,
-        model="mlp",
-        sigma2=mlp_sweep(linear.predicted),
-        latent_dim=latents,
-        data=rec,
-        eigenvalues=lam,
-        progress=progress,
-        **MLP_OPTIONS,
-    )
-    write_training(mlp, out / "train_mlp")
-
-    _log("waiting for the follow-up protocol", t0)
-    follow = follow_up.get()
-    write_training(follow, out / "train_mlp_mixture")
-    total = time.perf_counter() - t0
-
-    n, d = rec["n_samples"], rec["dim"]
-    lines += [
-        f"# vae-collapse report: {data}",
-        "",
-        f"Data: `{rec['source']}`, {n} samples x {d} dimensions; spectrum of the centred 1/N "
-        f"covariance ({rec['spectrum_method']}); {rec['zero_eigenvalues']} eigenvalues are zero "
-        "(constant coordinates). Everything below was produced by one command in "
-        f"{total:.0f} s.",
-        "",
-        "## Derivations",
-        "",
-        *[f"- [`{p.relative_to(out)}`]({p.relative_to(out)})" for p in derived],
-        "",
-        "## Thresholds",
-        "",
-        "Posterior collapse is complete for beta sigma'^2 >= lambda_max; latent rank i "
-        "collapses at sigma'^2 = lambda_i / beta (beta = 1 here).",
-        "",
-        "| mode | eigenvalue | critical σ'² (float64) |"
-        + (f" certified, {CERTIFIED_DIGITS} digits | certified error |" if certified else ""),
-        "|---:|---:|---:|" + ("---|---:|" if certified else ""),
-    ]
-    for i in range(min(8, lam.size)):
-        row = f"| {i + 1} | {lam[i]:.10g} | {th.critical_sigma2[i]:.10g} |"
-        if certified:
-            row += f" {certified.critical_sigma2[i]} | {certified.certified_error[i]} |"
-        lines.append(row)
-    lines += [
-        f"| ... | | | {'|' if certified else ''}",
-        "",
-        "All values: `thresholds.json`.",
-        "",
-        "## Maps",
-        "",
-        "![KL](map/kl.png)",
-        "",
-        "![derivatives](map/derivatives.png)",
-        "",
-        "![phase diagram](map/phase_diagram.png)",
-        "",
-        "## Trained confirmations",
-        "",
-        f"Estimator: {ESTIMATOR}.",
-        "",
-        f"### Linear VAE on {data} ({linear.sweep.seconds:.0f} s)",
-        "",
-        f"{linear.sweep.options['latent_dim']} latents, Adam, one reparameterised sample per "
-        f"point, minibatches of {linear.sweep.options['batch_size']}, "
-        f"{linear.sweep.options['steps']} steps, all {linear.sweep.sigma2.size} sweep points "
-        "at once.",
-        "",
-        *_table(linear),
-        "",
-        "![linear](train_linear/training.png)",
-        "",
-        *_mlp_section(mlp, data),
-        *_follow_up_section(follow),
-    ]
-    (out / "summary.md").write_text("\n".join(lines))

@@ -88,25 +88,13 @@ def write_map(result: MapResult, pd: PhaseDiagram, out: Path) -> list[Path]:
 
 def write_training(report, out: Path) -> list[Path]:
     """training.png/pdf (over the theory), train.json and points.csv, all or nothing."""
-    from numerics.core._maps import collapse_map
-
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out}: exists and is not a folder")
     s = report.sweep
-    variant = "fixed" if s.options.get("encoder_variance") == "fixed" else "learnable"
-    theory = collapse_map(
-        report.eigenvalues,
-        beta=report.beta,
-        latent_dim=s.kl.shape[-1],
-        encoder_variance=variant,
-        lo=float(s.sigma2[0]),
-        hi=float(s.sigma2[-1]),
-        points=400,
-    )
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out) as scratch:
         tmp = Path(scratch)
-        staged = plot_training(report, theory, tmp)
+        staged = plot_training(report, report.theory, tmp)
         (tmp / "train.json").write_text(json.dumps(report.to_dict()))
         staged.append(tmp / "train.json")
         k = s.kl.shape[-1]

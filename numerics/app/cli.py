@@ -17,7 +17,7 @@ from typing import NoReturn
 import numpy as np
 
 from numerics.app._sources import MOMENTS, Source, from_data, from_spectrum, parse_exact
-from numerics.core._validation import InputError
+from numerics.core._validation import InputError, check_range
 from numerics.training._loop import TrainingDiverged
 from theory import ENCODER_VARIANCES
 
@@ -107,21 +107,14 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of every sub-command."""
-    parser = _Parser(
-        prog=PROG,
-        description="Posterior collapse in VAEs as a phase transition: derive, compute, verify.",
-    )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    p = sub.add_parser("derive", help="write the symbolic derivations (LaTeX, PDF)")
+def _derive_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, default=Path("derivations"), help="output folder")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--pdf", dest="pdf", action="store_true", default=None, help="compile PDFs")
     g.add_argument("--no-pdf", dest="pdf", action="store_false", help="LaTeX only")
 
-    p = sub.add_parser("threshold", help="critical decoder variances of a spectrum or data")
+
+def _threshold_parser(p: argparse.ArgumentParser) -> None:
     _add_model_options(p)
     p.add_argument(
         "--digits",
@@ -131,11 +124,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="N significant digits in arbitrary precision, with a certified error bound",
     )
 
-    p = sub.add_parser("optimum", help="the optimum at one decoder variance")
+
+def _optimum_parser(p: argparse.ArgumentParser) -> None:
     _add_model_options(p)
     p.add_argument("--sigma2", type=_number, required=True, help="decoder variance sigma'^2 > 0")
 
-    p = sub.add_parser("map", help="KL, F and their derivatives across every transition")
+
+def _map_parser(p: argparse.ArgumentParser) -> None:
     _add_model_options(p)
     p.add_argument(
         "--vary",
@@ -150,7 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--points", type=int, default=400, help="grid points (default 400)")
     p.add_argument("--out", type=Path, default=None, help="folder for figures, CSV and JSON")
 
-    p = sub.add_parser("train", help="train VAEs across a sweep and measure the transitions")
+
+def _train_parser(p: argparse.ArgumentParser) -> None:
     _add_source_options(p)
     p.add_argument("--model", choices=("linear", "mlp"), default="linear", help="architecture")
     p.add_argument(
@@ -166,6 +162,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sigma2-range", type=_range, default=None, metavar="LO:HI", help="sweep range")
     p.add_argument("--points", type=int, default=24, help="sweep points (default 24)")
     p.add_argument("--seeds", type=_seeds, default=(0,), help="seeds, e.g. 0,1,2 (default 0)")
+    _add_optimiser_options(p)
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--out", type=Path, default=None, help="folder for the figure and data")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+
+def _add_optimiser_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=int, default=None, help="optimisation steps per point")
     p.add_argument("--batch-size", type=int, default=None, help="minibatch size")
     p.add_argument("--lr", type=_number, default=None, help="Adam step size")
@@ -188,15 +191,35 @@ def build_parser() -> argparse.ArgumentParser:
         help="start every point from a model trained at the lowest sigma'^2 "
         "(default: on for mlp, off for linear)",
     )
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--out", type=Path, default=None, help="folder for the figure and data")
-    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
-    p = sub.add_parser("report", help="the whole pipeline on one data set (default: digits)")
+
+def _report_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", default="digits", metavar="SOURCE", help="data (default digits)")
     p.add_argument("--out", type=Path, default=Path("report"), help="output folder")
     p.add_argument("--no-pdf", action="store_true", help="skip compiling the derivations")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+#: Sub-commands: (help, the function that adds their options).
+_SUBCOMMANDS = {
+    "derive": ("write the symbolic derivations (LaTeX, PDF)", _derive_parser),
+    "threshold": ("critical decoder variances of a spectrum or data", _threshold_parser),
+    "optimum": ("the optimum at one decoder variance", _optimum_parser),
+    "map": ("KL, F and their derivatives across every transition", _map_parser),
+    "train": ("train VAEs across a sweep and measure the transitions", _train_parser),
+    "report": ("the whole pipeline on one data set (default: digits)", _report_parser),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every sub-command."""
+    parser = _Parser(
+        prog=PROG,
+        description="Posterior collapse in VAEs as a phase transition: derive, compute, verify.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (text, add_options) in _SUBCOMMANDS.items():
+        add_options(sub.add_parser(name, help=text))
     return parser
 
 
@@ -359,12 +382,11 @@ def _run_map(args: argparse.Namespace) -> None:
         print(path)
 
 
-def _run_train(args: argparse.Namespace) -> None:
-    from numerics.app._writers import write_training
-    from numerics.training._allocator import keep_freed_memory
-    from numerics.training._measure import train_and_measure
+def _train_options(args: argparse.Namespace) -> tuple[np.ndarray | None, dict]:
+    """The sweep grid (None: the default around the predictions) and the trainer's options.
 
-    # The options first: they are cheap to check, the data may not be.
+    Every option is checked here, before the data are read.
+    """
     if args.data is None:
         raise UsageError("train needs data (--data): a spectrum alone cannot be trained on")
     if args.moment == "uncentred":
@@ -377,16 +399,8 @@ def _run_train(args: argparse.Namespace) -> None:
         raise InputError(f"--points {args.points}: expected at least 2 sweep points")
     grid = None
     if args.sigma2_range:
-        lo, hi = args.sigma2_range
-        for name, v in (("lo", lo), ("hi", hi)):
-            if not (np.isfinite(v) and v > 0):
-                raise InputError(f"--sigma2-range {name}={v!r}: expected a finite number > 0")
-        if not lo < hi:
-            raise InputError(f"--sigma2-range {lo}:{hi}: expected lo < hi")
+        lo, hi = check_range("--sigma2-range", *args.sigma2_range)
         grid = np.geomspace(lo, hi, args.points)
-    source = from_data(args.data, args.moment, args.scale)
-    X = np.asarray(source.dataset.X, dtype=float) * source.scale
-    keep_freed_memory()  # training temporaries without page faults (numerics/allocator.py)
     options = {
         "seeds": args.seeds,
         "steps": args.steps,
@@ -400,6 +414,34 @@ def _run_train(args: argparse.Namespace) -> None:
         options["exact_expectation"] = args.exact_gradients or None
     else:
         options["hidden"] = args.hidden
+    return grid, options
+
+
+def _print_training(report, source: Source) -> None:
+    _print_record(source)
+    n_seeds = len(report.sweep.seeds)
+    print(
+        f"{'MLP' if report.sweep.model == 'mlp' else 'linear'} VAE, "
+        f"{len(report.sweep.sigma2)} sweep points x {n_seeds} seed{'s' if n_seeds > 1 else ''} "
+        f"in {report.sweep.seconds:.1f} s"
+    )
+    print(f"{'rank':>4}  {'predicted':>12}  {'measured':>12}  {'rel. error':>10}  bracket")
+    for m in report.measured:
+        est = m.method if m.estimate is None else f"{m.estimate:.6g}"
+        err = "" if m.relative_error is None else f"{100 * m.relative_error:+.2f}%"
+        br = "" if m.bracket is None else f"[{m.bracket[0]:.6g}, {m.bracket[1]:.6g}]"
+        print(f"{m.rank:>4}  {m.predicted:>12.6g}  {est:>12}  {err:>10}  {br}")
+
+
+def _run_train(args: argparse.Namespace) -> None:
+    from numerics.app._writers import write_training
+    from numerics.training._allocator import keep_freed_memory
+    from numerics.training._measure import train_and_measure
+
+    grid, options = _train_options(args)  # the options first: the data may be large
+    source = from_data(args.data, args.moment, args.scale)
+    X = np.asarray(source.dataset.X, dtype=float) * source.scale
+    keep_freed_memory()  # training temporaries without page faults (training/_allocator.py)
     report = train_and_measure(
         X,
         model=args.model,
@@ -415,18 +457,7 @@ def _run_train(args: argparse.Namespace) -> None:
     if args.json:
         print(json.dumps(report.to_dict()))
         return
-    _print_record(source)
-    n_seeds = len(report.sweep.seeds)
-    print(
-        f"{'MLP' if args.model == 'mlp' else 'linear'} VAE, {len(report.sweep.sigma2)} sweep "
-        f"points x {n_seeds} seed{'s' if n_seeds > 1 else ''} in {report.sweep.seconds:.1f} s"
-    )
-    print(f"{'rank':>4}  {'predicted':>12}  {'measured':>12}  {'rel. error':>10}  bracket")
-    for m in report.measured:
-        est = m.method if m.estimate is None else f"{m.estimate:.6g}"
-        err = "" if m.relative_error is None else f"{100 * m.relative_error:+.2f}%"
-        br = "" if m.bracket is None else f"[{m.bracket[0]:.6g}, {m.bracket[1]:.6g}]"
-        print(f"{m.rank:>4}  {m.predicted:>12.6g}  {est:>12}  {err:>10}  {br}")
+    _print_training(report, source)
     for path in paths:
         print(path)
 

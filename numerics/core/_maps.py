@@ -19,8 +19,10 @@ from numerics.core._bridge import JUMP_QUANTITIES, CompiledLaws, compiled_laws
 from numerics.core._validation import (
     InputError,
     check_encoder_variance,
+    check_int,
     check_latent_dim,
     check_positive,
+    check_range,
     check_spectrum,
 )
 
@@ -254,15 +256,11 @@ def collapse_map(
         other = check_positive("sigma2", sigma2)
     eta2 = check_positive("eta2", eta2)
     k = check_latent_dim(latent_dim, lam.size)
-    if isinstance(points, bool) or not isinstance(points, int) or not 2 <= points <= 100_000:
-        raise InputError(f"points={points!r}: expected an integer from 2 to 100000")
+    points = check_int("points", points, 2, 100_000)
     laws = compiled_laws(check_encoder_variance(encoder_variance))
     crits = critical_values(lam, variable, other, k, laws, eta2)
     d_lo, d_hi = default_grid([c for c, _, _ in crits], points)
-    lo = d_lo if lo is None else check_positive("lo", lo)
-    hi = d_hi if hi is None else check_positive("hi", hi)
-    if not lo < hi:
-        raise InputError(f"range {lo}:{hi}: expected lo < hi")
+    lo, hi = check_range("range", d_lo if lo is None else lo, d_hi if hi is None else hi)
     inside = [c for c, _, _ in crits if lo <= c <= hi]
     extra = [c * f for c in inside for f in (1 - SIDE_OFFSET, 1.0, 1 + SIDE_OFFSET)]
     grid = np.unique(np.concatenate([np.geomspace(lo, hi, points), extra]))
@@ -310,7 +308,8 @@ class PhaseDiagram:
     sigma2: np.ndarray
     beta: np.ndarray
     n_active: np.ndarray  # shape (len(beta), len(sigma2))
-    boundary_eigenvalues: np.ndarray  # beta sigma'^2 = lambda_i for each of these
+    boundary_eigenvalues: np.ndarray  # one phase boundary per distinct positive eigenvalue
+    boundary_beta: np.ndarray  # (boundaries, len(sigma2)): the derived critical beta
 
 
 def phase_diagram(
@@ -334,7 +333,10 @@ def phase_diagram(
     s = np.geomspace(*sigma2_range, points)
     b = np.geomspace(*beta_range, points)
     active = laws.is_active(lam[:k, None, None], s[None, None, :], b[None, :, None], eta2)
-    return PhaseDiagram(s, b, active.sum(axis=0), np.unique(positive)[::-1])
+    edges = np.unique(positive)[::-1]
+    # beta_c(lambda, sigma'^2) of the theory (its third argument, beta, is not used).
+    boundary = laws.critical_beta(edges[:, None], s[None, :], 1.0, eta2)
+    return PhaseDiagram(s, b, active.sum(axis=0), edges, boundary)
 
 
 def jump_summary(result: MapResult, top: int | None = None) -> list[str]:

@@ -89,6 +89,14 @@ def check_int(name: str, value: Any, minimum: int, maximum: int | None = None) -
     return int(value)
 
 
+def check_range(name: str, lo: Any, hi: Any) -> tuple[float, float]:
+    """A range of positive values, 0 < lo < hi, both finite."""
+    ok = all(not isinstance(v, bool) and isinstance(v, Real) for v in (lo, hi))
+    if not ok or not (math.isfinite(lo) and math.isfinite(hi) and 0 < lo < hi):
+        raise InputError(f"{name}={lo!r}:{hi!r}: expected LO:HI with 0 < LO < HI, both finite")
+    return float(lo), float(hi)
+
+
 def check_fraction(name: str, value: Any) -> float:
     """A number in [0, 1]."""
     if isinstance(value, bool) or not isinstance(value, Real) or not 0 <= value <= 1:

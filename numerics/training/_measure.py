@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from numerics.core._maps import MapResult, collapse_map
 from numerics.core._optimum import thresholds
 from numerics.core._validation import InputError
 from numerics.spectra._covariance import covariance_spectrum
@@ -20,9 +21,24 @@ from numerics.training._transitions import ESTIMATOR, MeasuredTransition, measur
 MODELS = ("linear", "mlp")
 
 
+def theory_variant(encoder_variance: str | None) -> str:
+    """The theory model whose laws predict a trainer variant.
+
+    A data-dependent encoder variance has the learnable variant's optimum (its
+    log-variance is constant in x at the optimum, module docstring of
+    :mod:`numerics.training._linear`), hence its thresholds; the MLP's learnable
+    variances too.
+    """
+    return "fixed" if encoder_variance == "fixed" else "learnable"
+
+
 @dataclass(frozen=True)
 class TrainingReport:
-    """A trained sweep with predicted and measured critical points."""
+    """A trained sweep with predicted and measured critical points.
+
+    ``theory`` holds the linear theory's curves over the sweep's range (the optimum's
+    KL per latent and the number of active latents), drawn under the trained points.
+    """
 
     sweep: SweepResult
     eigenvalues: np.ndarray
@@ -30,6 +46,7 @@ class TrainingReport:
     measured: list[MeasuredTransition]
     beta: float
     data: dict[str, Any]
+    theory: MapResult | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary (README, "Command line": the keys of ``train --json``)."""
@@ -108,13 +125,8 @@ def train_and_measure(
         if eigenvalues is None
         else np.asarray(eigenvalues, dtype=float)
     )
-    encoder_variance = train_options.get("encoder_variance") or "learnable"
-    # Data-dependent encoder variance has the learnable variant's thresholds (its
-    # optimum has a constant variance); the theory for it is the learnable one.
-    theory_variant = "fixed" if encoder_variance == "fixed" else "learnable"
-    predicted = np.array(
-        thresholds(spectrum, beta, latent_dim, theory_variant).critical_sigma2, dtype=float
-    )
+    variant = theory_variant(train_options.get("encoder_variance"))
+    predicted = np.array(thresholds(spectrum, beta, latent_dim, variant).critical_sigma2)
     grid = default_sweep(predicted, points) if sigma2 is None else np.sort(np.asarray(sigma2))
     options = {k: v for k, v in train_options.items() if v is not None}
     if model == "linear":
@@ -126,5 +138,22 @@ def train_and_measure(
 
         options.pop("encoder_variance", None)
         sweep = train_mlp_sweep(X, grid, beta=beta, latent_dim=latent_dim, **options)
+    return measured_report(sweep, spectrum, beta, data or {}, variant)
+
+
+def measured_report(
+    sweep: SweepResult,
+    eigenvalues: np.ndarray,
+    beta: float,
+    data: dict[str, Any],
+    variant: str = "learnable",
+) -> TrainingReport:
+    """Predictions of the theory for a trained sweep, the measured transitions beside them."""
+    k = sweep.kl.shape[-1]
+    predicted = np.array(thresholds(eigenvalues, beta, k, variant).critical_sigma2)
+    theory = collapse_map(
+        eigenvalues, beta=beta, latent_dim=k, encoder_variance=variant,
+        lo=float(sweep.sigma2[0]), hi=float(sweep.sigma2[-1]), points=400,
+    )  # fmt: skip
     measured = measure_transitions(sweep, predicted)
-    return TrainingReport(sweep, spectrum, predicted, measured, beta, data or {})
+    return TrainingReport(sweep, eigenvalues, predicted, measured, beta, data, theory)

@@ -7,10 +7,13 @@ staircase of active latents of Li et al.'s follow-up (arXiv 2610.11257) on their
 
 from __future__ import annotations
 
+from typing import Any, NamedTuple
+
 import numpy as np
 
 from numerics.core._validation import InputError
 from numerics.data._datasets import synthetic
+from numerics.spectra._covariance import covariance_spectrum
 from numerics.training._mlp import train_mlp_sweep
 from numerics.training._sweep import SweepResult
 
@@ -30,9 +33,21 @@ FOLLOW_UP_SIZES = {
 }  # fmt: skip
 
 
+class ProtocolRun(NamedTuple):
+    """A protocol's trained sweep and the spectra its predictions come from."""
+
+    sweep: SweepResult
+    #: Eigenvalues of the sample covariance (1/N) of the data trained on, descending.
+    eigenvalues: np.ndarray
+    #: The generator's population eigenvalues (what an infinite sample would give).
+    population_eigenvalues: np.ndarray
+    #: Provenance of the data (``Dataset.record()``).
+    data: dict[str, Any]
+
+
 def follow_up_protocol(
     quick: bool = False, seed: int = 0, progress: bool = True, **overrides
-) -> tuple[SweepResult, np.ndarray]:
+) -> ProtocolRun:
     """The staircase of active latents of Li et al.'s follow-up, scaled down.
 
     Their protocol (arXiv 2610.11257): an MLP VAE with 4 latents and ReLU layers on
@@ -46,21 +61,21 @@ def follow_up_protocol(
 
     Returns
     -------
-    result : SweepResult
-    eigenvalues : ndarray, shape (8,)
-        Eigenvalues of the sample covariance (1/N) of the data trained on, descending;
-        the predicted steps are the first four.
+    ProtocolRun
+        The sweep; the sample eigenvalues (8, descending: the predicted steps are the
+        first four) and the population ones.
     """
     sizes = dict(FOLLOW_UP_SIZES["quick" if quick else "full"])
     unknown = set(overrides) - set(sizes)
     if unknown:
         raise InputError(f"follow_up_protocol: unknown size(s) {sorted(unknown)}")
     sizes.update(overrides)
-    X = synthetic("mixture", n=sizes.pop("n_samples"), seed=seed).X
-    eigenvalues = np.linalg.eigvalsh(np.cov(X.T, bias=True))[::-1].copy()
+    dataset = synthetic("mixture", n=sizes.pop("n_samples"), seed=seed)
+    X = dataset.X
+    eigenvalues = covariance_spectrum(X).eigenvalues
     sigma2 = np.linspace(*FOLLOW_UP_RANGE, sizes.pop("n_points"))
     result = train_mlp_sweep(
         X, sigma2, latent_dim=4, seeds=(seed,), warm_start=True, schedule="cosine",
         dtype="float32", progress=progress, **sizes,
     )  # fmt: skip
-    return result, eigenvalues
+    return ProtocolRun(result, eigenvalues, dataset.population_eigenvalues, dataset.record())

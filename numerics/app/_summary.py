@@ -1,0 +1,228 @@
+"""The report's Markdown summary, rendered from computed results (nothing computed here).
+
+:func:`render_summary` turns the :class:`~numerics.app._report.ReportResults` of
+``vae-collapse report`` into ``summary.md``; every number in it comes from those results.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from numerics.core._optimum import optimum
+from numerics.training._measure import TrainingReport
+from numerics.training._sweep import ACTIVE_KL
+from numerics.training._transitions import ESTIMATOR
+
+if TYPE_CHECKING:
+    from numerics.app._report import ReportResults
+
+#: Rows of the threshold table (the rest are in thresholds.json).
+THRESHOLD_ROWS = 8
+#: Latents of the follow-up protocol (its predicted steps are the top ones).
+FOLLOW_UP_LATENTS = 4
+
+
+def _table(report: TrainingReport, absolute: bool = False) -> list[str]:
+    """Predicted against measured, one row per latent rank.
+
+    ``absolute`` adds the difference in sigma'^2 (the follow-up's tolerance is absolute).
+    """
+    rows = [
+        "| rank | predicted σ'²_c | measured σ'²_c | relative error |"
+        + (" difference |" if absolute else "")
+        + " bracket | std. error |",
+        "|---:|---:|---:|---:|" + ("---:|" if absolute else "") + "---|---:|",
+    ]
+    for m in report.measured:
+        est = m.method if m.estimate is None else f"{m.estimate:.5g}"
+        err = "" if m.relative_error is None else f"{100 * m.relative_error:+.2f} %"
+        br = "" if m.bracket is None else f"[{m.bracket[0]:.5g}, {m.bracket[1]:.5g}]"
+        se = "" if m.stderr is None or not np.isfinite(m.stderr) else f"{m.stderr:.2g}"
+        diff = ""
+        if absolute:
+            diff = "" if m.estimate is None else f" {m.estimate - m.predicted:+.4f} |"
+            diff = diff or " |"
+        rows.append(f"| {m.rank} | {m.predicted:.5g} | {est} | {err} |{diff} {br} | {se} |")
+    return rows
+
+
+def _mlp_section(mlp: TrainingReport, data: str) -> list[str]:
+    """The MLP VAE on the data, with what the sweep shows beyond the table."""
+    s = mlp.sweep
+    o = s.options
+    lines = [
+        f"### MLP VAE on {data} ({s.seconds:.0f} s)",
+        "",
+        f"ReLU encoder {tuple(o['hidden'])} and decoder {tuple(o['decoder_hidden'])}, "
+        f"{o['latent_dim']} latents, Adam, minibatches of {o['batch_size']}, one sample per "
+        f"point; warm-started from an anchor at the lowest sigma'^2 ({o['anchor_steps']} steps, "
+        f"then {o['steps']} per point). The sweep spans the top two transitions.",
+        "",
+        *_table(mlp),
+        "",
+    ]
+    # What the nonlinear model does differently, read off the trained sweep.
+    mean = s.kl.mean(axis=1)
+    # The linear optimum's top latent at the sweep's low end (the theory's law).
+    linear_kl = optimum(mlp.eigenvalues, s.sigma2[0], mlp.beta, latent_dim=1).modes[0].kl
+    # 10 %: well above the run-to-run spread of a trained KL at the sweep's low end.
+    more_than_linear = mean[0, 0] > 1.1 * linear_kl
+    if mean[0, 0] < 0.9 * linear_kl:
+        lines.append(
+            f"At σ'² = {s.sigma2[0]:.4g} the MLP's top latent carries {mean[0, 0]:.3f} nats, "
+            f"less than the linear optimum {linear_kl:.3f}, which an MLP can represent: "
+            "training did not reach the optimum there (on wide, noisy data the escape from "
+            "the collapsed state is slow and fragile), so this sweep does not test the "
+            "theory. Train longer or with larger batches (`vae-collapse train --model mlp`)."
+        )
+        lines += ["", "![mlp](train_mlp/training.png)", ""]
+        return lines
+    if more_than_linear:
+        gain = "a nonlinear decoder does more with an active latent than a linear one"
+    else:
+        gain = "as much as a linear decoder, no more"
+    lines.append(
+        f"At σ'² = {s.sigma2[0]:.4g} the MLP's top latent carries {mean[0, 0]:.3f} nats, the "
+        f"linear optimum {linear_kl:.3f}: {gain}. Where a latent switches off is a "
+        "property of the collapsed state, whose stability is that of its linearisation, so "
+        "the linear thresholds apply to the MLP there."
+    )
+    idle = [
+        m.rank
+        for m in mlp.measured
+        if s.sigma2[0] < m.predicted and (mean[:, m.rank - 1] <= ACTIVE_KL).all()
+    ]
+    if idle:
+        ranks = ", ".join(str(r) for r in idle)
+        why = (
+            " (with its active latents it already explains more than the linear model's)"
+            if more_than_linear
+            else ""
+        )
+        lines.append(
+            f"Latent rank(s) {ranks} stay collapsed over the whole sweep, also below their "
+            f"linear thresholds: here the MLP does not follow the linear staircase below its "
+            f"top steps{why}."
+        )
+    lines += ["", "![mlp](train_mlp/training.png)", ""]
+    return lines
+
+
+def _follow_up_section(follow: TrainingReport) -> list[str]:
+    """The follow-up protocol: staircase steps against the sample eigenvalues."""
+    s = follow.sweep
+    o = s.options
+    found = [m for m in follow.measured if m.estimate is not None]
+    worst = max((abs(m.estimate - m.predicted) for m in found), default=float("nan"))
+    lam = follow.data.get("population_eigenvalues", [])[:FOLLOW_UP_LATENTS]
+    population = f" (population: {', '.join(f'{x:.3f}' for x in lam)})" if lam else ""
+    return [
+        f"### Follow-up protocol: MLP VAE on the 8-d mixture ({s.seconds:.0f} s)",
+        "",
+        f"Li et al. (arXiv 2610.11257), scaled down: {o['n_samples']} samples of the "
+        "covariance-matched two-component mixture with population eigenvalues "
+        "exp(-0.1 (i - 1)), an MLP VAE with 4 latents, sigma'^2 from "
+        f"{s.sigma2[0]:g} to {s.sigma2[-1]:g} ({s.sigma2.size} points). The number of active "
+        f"latents steps down 4 -> 0; the predicted steps are the top eigenvalues of the "
+        f"sample covariance{population}.",
+        "",
+        *_table(follow, absolute=True),
+        "",
+        f"Largest |measured - predicted|: {worst:.4f} in σ'² "
+        f"({len(found)} of {len(follow.measured)} steps measured).",
+        "",
+        "![mixture](train_mlp_mixture/training.png)",
+        "",
+    ]
+
+
+def _header(r: ReportResults) -> list[str]:
+    rec = r.record
+    return [
+        f"# vae-collapse report: {r.data}",
+        "",
+        f"Data: `{rec['source']}`, {rec['n_samples']} samples x {rec['dim']} dimensions; "
+        f"spectrum of the centred 1/N covariance ({rec['spectrum_method']}); "
+        f"{rec['zero_eigenvalues']} eigenvalues are zero (constant coordinates). Everything "
+        f"below was produced by one command in {r.seconds:.0f} s.",
+        "",
+        "## Derivations",
+        "",
+        *[f"- [`{p}`]({p})" for p in r.derivations],
+        "",
+    ]
+
+
+def _thresholds_section(r: ReportResults) -> list[str]:
+    certified, lam = r.certified, r.thresholds.eigenvalues
+    digits = f" certified, {certified.digits} digits | certified error |" if certified else ""
+    lines = [
+        "## Thresholds",
+        "",
+        "Posterior collapse is complete for beta sigma'^2 >= lambda_max; latent rank i "
+        "collapses at sigma'^2 = lambda_i / beta (beta = 1 here).",
+        "",
+        "| mode | eigenvalue | critical σ'² (float64) |" + digits,
+        "|---:|---:|---:|" + ("---|---:|" if certified else ""),
+    ]
+    for i in range(min(THRESHOLD_ROWS, len(lam))):
+        row = f"| {i + 1} | {lam[i]:.10g} | {r.thresholds.critical_sigma2[i]:.10g} |"
+        if certified:
+            row += f" {certified.critical_sigma2[i]} | {certified.certified_error[i]} |"
+        lines.append(row)
+    return [
+        *lines,
+        f"| ... | | | {'|' if certified else ''}",
+        "",
+        "All values: `thresholds.json`.",
+        "",
+    ]
+
+
+def _maps_section() -> list[str]:
+    return [
+        "## Maps",
+        "",
+        "![KL](map/kl.png)",
+        "",
+        "![derivatives](map/derivatives.png)",
+        "",
+        "![phase diagram](map/phase_diagram.png)",
+        "",
+    ]
+
+
+def _linear_section(linear: TrainingReport, data: str) -> list[str]:
+    o = linear.sweep.options
+    return [
+        "## Trained confirmations",
+        "",
+        f"Estimator: {ESTIMATOR}.",
+        "",
+        f"### Linear VAE on {data} ({linear.sweep.seconds:.0f} s)",
+        "",
+        f"{o['latent_dim']} latents, Adam, one reparameterised sample per point, minibatches "
+        f"of {o['batch_size']}, {o['steps']} steps, all {linear.sweep.sigma2.size} sweep "
+        "points at once.",
+        "",
+        *_table(linear),
+        "",
+        "![linear](train_linear/training.png)",
+        "",
+    ]
+
+
+def render_summary(r: ReportResults) -> str:
+    """``summary.md``: every section, from the computed results."""
+    lines = [
+        *_header(r),
+        *_thresholds_section(r),
+        *_maps_section(),
+        *_linear_section(r.linear, r.data),
+        *_mlp_section(r.mlp, r.data),
+    ]
+    if r.follow_up is not None:
+        lines += _follow_up_section(r.follow_up)
+    return "\n".join(lines)
