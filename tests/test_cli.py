@@ -185,6 +185,7 @@ def test_map_writes_everything(tmp_path, capsys):
             for e in ("png", "pdf")
         ]
         + ["curves.csv", "critical_points.csv", "phase_diagram.csv", "map.json"]
+        + [".vae-collapse-files"]  # the manifest of what the toolkit wrote
     )
     cps = json.loads((tmp_path / "m" / "map.json").read_text())["critical_points"]
     assert [c["sigma2"] for c in cps] == [4.0, 2.0, 1.0]
@@ -276,7 +277,13 @@ def test_train_json_keys_and_files(tmp_path, capsys):
     # The two thresholds of the data's top modes (sample eigenvalues near 4 and 2).
     assert measured == pytest.approx(predicted, rel=0.02)
     names = sorted(p.name for p in out_dir.iterdir())
-    assert names == ["points.csv", "train.json", "training.pdf", "training.png"]
+    assert names == [
+        ".vae-collapse-files",
+        "points.csv",
+        "train.json",
+        "training.pdf",
+        "training.png",
+    ]
 
 
 def test_train_mlp_human_output(capsys):

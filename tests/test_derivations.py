@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from numerics.app._documents import compile_pdf, latex_compiler, render_all, write_derivations
+from numerics.app._documents import (
+    compile_pdf,
+    derivation_names,
+    latex_compiler,
+    render_all,
+    write_derivations,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -23,6 +29,9 @@ def test_committed_tex_in_sync(rendered):
     for stem, text in rendered.items():
         on_disk = (ROOT / "derivations" / f"{stem}.tex").read_text(encoding="utf-8")
         assert on_disk == text, f"derivations/{stem}.tex is stale: run `vae-collapse derive`"
+    # The manifest says which files of derivations/ `derive` may replace: all it writes.
+    manifest = (ROOT / "derivations" / ".vae-collapse-files").read_text().split()
+    assert manifest == sorted(derivation_names(pdf=True))
 
 
 def test_rendering_is_deterministic(rendered):
@@ -54,5 +63,5 @@ def test_write_derivations_tex_only(tmp_path, rendered):
     paths = write_derivations(tmp_path / "out", pdf=False)
     assert sorted(p.name for p in paths) == sorted(f"{s}.tex" for s in rendered)
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(
-        p.name for p in paths
-    )  # no scratch files left behind
+        [".vae-collapse-files", *(p.name for p in paths)]
+    )  # no scratch files left behind; the manifest of what was written

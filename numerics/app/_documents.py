@@ -9,6 +9,7 @@ import tempfile
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
+from numerics.app._output import OutputFolder
 from numerics.core._validation import InputError
 from theory import all_models, derive, linear_vae
 from theory.document import render
@@ -73,39 +74,41 @@ def compile_pdf(tex: Path, out_dir: Path) -> Path:
         return target
 
 
-def write_derivations(out: Path, pdf: bool | None = None) -> list[Path]:
-    """Write every derivation to ``out`` as .tex (and .pdf).
+def derivation_files(folder: Path, pdf: bool | None = None) -> list[Path]:
+    """Every derivation as .tex (and .pdf) in ``folder``; returns the files written.
 
-    Parameters
-    ----------
-    out : Path
-        Output folder (created if needed).
-    pdf : bool or None
-        True: compile (error if no compiler); False: do not; None: compile
-        when ``latexmk`` is installed.
-
-    Nothing is left half-written: files are produced in a scratch folder and
-    moved into ``out`` only when all of them succeeded.
+    ``pdf``: True compiles (error if no compiler); False does not; None compiles when
+    ``latexmk`` is installed.
     """
+    compile_it = check_pdf(pdf)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for stem, text in render_all().items():
+        tex = folder / f"{stem}.tex"
+        tex.write_text(text, encoding="utf-8")
+        written.append(tex)
+    if compile_it:  # latexmk runs are independent processes: run them side by side
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+            written += list(pool.map(lambda t: compile_pdf(t, folder), list(written)))
+    return written
+
+
+def check_pdf(pdf: bool | None) -> bool:
+    """Whether to compile PDFs; ``--pdf`` without a compiler is bad input."""
     if pdf and latex_compiler() is None:
         raise InputError("--pdf: no LaTeX compiler (latexmk) found; install one or use --no-pdf")
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out {out}: exists and is not a folder")
-    compile_it = latex_compiler() is not None if pdf is None else pdf
-    texts = render_all()
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    with tempfile.TemporaryDirectory(dir=out) as scratch:
-        staged = []
-        for stem, text in texts.items():
-            tex = Path(scratch) / f"{stem}.tex"
-            tex.write_text(text, encoding="utf-8")
-            staged.append(tex)
-        if compile_it:  # latexmk runs are independent processes: run them side by side
-            with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-                staged += list(pool.map(lambda t: compile_pdf(t, Path(scratch)), list(staged)))
-        for path in staged:
-            target = out / path.name
-            os.replace(path, target)
-            written.append(target)
-    return written
+    return latex_compiler() is not None if pdf is None else bool(pdf)
+
+
+def derivation_names(pdf: bool) -> list[str]:
+    """The files :func:`derivation_files` writes."""
+    return [f"{m.name}.{ext}" for m in all_models() for ext in ("tex", "pdf")[: 1 + pdf]]
+
+
+def write_derivations(out: Path, pdf: bool | None = None) -> list[Path]:
+    """:func:`derivation_files` into ``out``, all or nothing; returns the written paths."""
+    names = derivation_names(check_pdf(pdf))
+    folder = OutputFolder(out).check(names)  # before the (slow) derivations
+    with folder.staged() as scratch:
+        derivation_files(scratch, pdf)
+    return folder.published

@@ -11,21 +11,19 @@ as long as that protocol alone (the trainers use one BLAS thread each).
 
 from __future__ import annotations
 
-import json
 import multiprocessing
-import os
-import shutil
-import tempfile
+import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from numerics.app._documents import write_derivations
+from numerics.app._documents import check_pdf, derivation_files, derivation_names
+from numerics.app._output import OutputFolder
 from numerics.app._sources import Source, from_data
 from numerics.app._summary import render_summary
-from numerics.app._writers import write_map, write_training
+from numerics.app._writers import MAP_FILES, TRAINING_FILES, map_files, strict_json, training_files
 from numerics.core._maps import MapResult, collapse_map, phase_diagram
 from numerics.core._optimum import ThresholdResult, thresholds
 from numerics.core._validation import InputError
@@ -109,7 +107,7 @@ class ReportResults:
 def _theory_parts(data: str, source: Source, out: Path, pdf: bool, t0: float) -> dict:
     """Derivations, thresholds (float and certified), maps and the phase diagram."""
     _log("derivations", t0)
-    derived = write_derivations(out / "derivations", pdf=None if pdf else False)
+    derived = derivation_files(out / "derivations", pdf=None if pdf else False)
     _log(f"thresholds of {data}", t0)
     lam = source.eigenvalues
     th = thresholds(lam)
@@ -117,11 +115,11 @@ def _theory_parts(data: str, source: Source, out: Path, pdf: bool, t0: float) ->
     if source.dataset is not None and source.dataset.X.size <= 2_000_000:
         certified = source.exact_thresholds(CERTIFIED_DIGITS)
     record = th.to_dict() | ({} if certified is None else {"certified": certified.to_dict()})
-    (out / "thresholds.json").write_text(json.dumps(record | {"data": source.record}))
+    (out / "thresholds.json").write_text(strict_json(record | {"data": source.record}))
     _log("maps and phase diagram", t0)
     result = collapse_map(lam, data=source.record)
     pd = phase_diagram(lam, sigma2_range=(result.grid[0], result.grid[-1]))
-    write_map(result, pd, out / "map")
+    map_files(result, pd, out / "map")
     return dict(
         derivations=[str(p.relative_to(out)) for p in derived],
         thresholds=th,
@@ -143,12 +141,12 @@ def _training_parts(source: Source, out: Path, progress: bool, t0: float) -> dic
     linear = train_and_measure(
         X, model="linear", **common, **(LINEAR_OPTIONS | {"batch_size": _linear_batch(X.shape[1])})
     )
-    write_training(linear, out / "train_linear")
+    training_files(linear, out / "train_linear")
     _log("training the MLP VAE across the top two transitions", t0)
     mlp = train_and_measure(
         X, model="mlp", sigma2=mlp_sweep(linear.predicted), **common, **MLP_OPTIONS
     )
-    write_training(mlp, out / "train_mlp")
+    training_files(mlp, out / "train_mlp")
     return dict(linear=linear, mlp=mlp)
 
 
@@ -160,11 +158,28 @@ def compute_report(data, source, out, pdf, progress, t0, follow_up) -> ReportRes
     if follow_up is not None:
         _log("waiting for the follow-up protocol", t0)
         follow = follow_up.get()
-        write_training(follow, out / "train_mlp_mixture")
+        training_files(follow, out / "train_mlp_mixture")
     return ReportResults(
         data=data, record=source.record, **theory, **trained, follow_up=follow,
         seconds=time.perf_counter() - t0,
     )  # fmt: skip
+
+
+def _expected_files(pdf: bool, follow_up: bool) -> list[str]:
+    """Every file of a report, relative to its folder (checked before the work)."""
+    folders = ["train_linear", "train_mlp", *(["train_mlp_mixture"] if follow_up else [])]
+    return [
+        "summary.md",
+        "thresholds.json",
+        *(f"derivations/{n}" for n in derivation_names(pdf)),
+        *(f"map/{n}" for n in MAP_FILES),
+        *(f"{f}/{n}" for f in folders for n in TRAINING_FILES),
+    ]
+
+
+def _quiet_worker() -> None:
+    """Pool initializer: Ctrl-C goes to the main process, which terminates the worker."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def make_report(
@@ -172,38 +187,31 @@ def make_report(
 ) -> Path:
     """Run everything on ``data`` and write ``out/summary.md`` with what it produced.
 
-    All or nothing: the data are read and checked before anything starts, the report
-    is built in a scratch folder next to ``out``, and its files and folders replace
-    those of ``out`` only once everything was written.
+    All or nothing: the output folder and the data are checked before anything starts,
+    the report is built in a scratch folder beside ``out`` and its files are moved in
+    only once everything was written (:class:`numerics.app._output.OutputFolder`: files
+    of an earlier report are replaced, nothing else is touched).
     """
     t0 = time.perf_counter()
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out {out}: exists and is not a folder")
+    compile_pdf = check_pdf(None if pdf else False)
+    folder = OutputFolder(out).check(_expected_files(compile_pdf, follow_up=True))
     source = from_data(data)  # bad data: one error, before anything is printed or written
     if not (source.eigenvalues > 0).any():
         raise InputError(
             f"{data}: every covariance eigenvalue is 0 (constant data): no transition to report"
         )
     _log(f"read {data}", t0)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     # The data-independent follow-up protocol trains in a second process meanwhile.
     # "spawn": a fresh interpreter, not a fork of this one with its BLAS threads.  On
     # any error or Ctrl-C, leaving the `with` terminates the worker at once.
-    try:
-        with multiprocessing.get_context("spawn").Pool(1) as pool:
-            follow_up = pool.apply_async(_follow_up)
-            _log("the follow-up protocol (MLP VAE on the 8-d mixture) runs in a second process", t0)
-            results = compute_report(data, source, scratch, pdf, progress, t0, follow_up)
-            (scratch / "summary.md").write_text(render_summary(results))
-        out.mkdir(exist_ok=True)
-        for entry in sorted(scratch.iterdir()):
-            target = out / entry.name
-            if target.is_dir() and not target.is_symlink():
-                shutil.rmtree(target)  # the previous report's folder of that name
-            os.replace(entry, target)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+    with (
+        folder.staged() as scratch,
+        multiprocessing.get_context("spawn").Pool(1, initializer=_quiet_worker) as pool,
+    ):
+        follow_up = pool.apply_async(_follow_up)
+        _log("the follow-up protocol (MLP VAE on the 8-d mixture) runs in a second process", t0)
+        results = compute_report(data, source, scratch, pdf, progress, t0, follow_up)
+        (scratch / "summary.md").write_text(render_summary(results))
     summary = out / "summary.md"
     _log(f"done: {summary}", t0)
     return summary

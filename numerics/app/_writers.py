@@ -1,13 +1,17 @@
-"""Write a map's figures, CSV and JSON into a folder, all or nothing."""
+"""The files of a map and of a trained sweep: figures, CSV and JSON.
+
+``map_files`` and ``training_files`` write into a folder they are given (a scratch
+folder); ``write_map`` and ``write_training`` do so through
+:class:`numerics.app._output.OutputFolder`, all or nothing.  JSON is strict: no NaN or
+Infinity tokens (:func:`strict_json`).
+"""
 
 from __future__ import annotations
 
 import csv
-import json
-import os
-import tempfile
 from pathlib import Path
 
+from numerics.app._output import OutputFolder, strict_json
 from numerics.app._plots import (
     plot_derivatives,
     plot_kl,
@@ -16,8 +20,15 @@ from numerics.app._plots import (
     plot_training,
 )
 from numerics.core._maps import MapResult, PhaseDiagram
-from numerics.core._validation import InputError
 from numerics.training._sweep import ACTIVE_KL
+
+#: The files of a map (``map_files``) and of a trained sweep (``training_files``).
+MAP_FILES = [
+    *(f"{stem}.{ext}" for stem in ("kl", "derivatives", "staircase", "phase_diagram")
+      for ext in ("png", "pdf")),
+    "curves.csv", "critical_points.csv", "phase_diagram.csv", "map.json",
+]  # fmt: skip
+TRAINING_FILES = ["training.png", "training.pdf", "train.json", "points.csv"]
 
 
 def _write_csv(path: Path, header: list[str], rows) -> None:
@@ -27,90 +38,78 @@ def _write_csv(path: Path, header: list[str], rows) -> None:
         writer.writerows(rows)
 
 
-def _publish(staged: list[Path], out: Path) -> list[Path]:
-    """Move every staged file into ``out`` (same file system: each move is atomic)."""
-    final = []
-    for path in staged:
-        target = out / path.name
-        os.replace(path, target)
-        final.append(target)
-    return final
+def _critical_points_table(result: MapResult) -> tuple[list[str], list[list]]:
+    header = [result.variable, "eigenvalue", "modes"]
+    for q in ("kl", "neg_elbo"):
+        for n in ("d", "d2"):
+            header += [f"{n}_{q}_left", f"{n}_{q}_right", f"{n}_{q}_jump"]
+    rows = []
+    for c in (c.to_dict() for c in result.critical_points):
+        row = [c[result.variable], c["eigenvalue"], " ".join(map(str, c["modes"]))]
+        for q in ("kl", "neg_elbo"):
+            for n in ("d", "d2"):
+                v = c[f"{n}_{q}"]
+                row += [v["left"], v["right"], v["jump"]]
+        rows.append(row)
+    return header, rows
+
+
+def map_files(result: MapResult, pd: PhaseDiagram, folder: Path) -> None:
+    """Figures (PNG and PDF), curves.csv, critical_points.csv, phase_diagram.csv, map.json."""
+    folder.mkdir(parents=True, exist_ok=True)
+    plot_kl(result, folder)
+    plot_derivatives(result, folder)
+    plot_staircase(result, folder)
+    plot_phase_diagram(pd, folder)
+    names, table = result.curve_table()
+    _write_csv(folder / "curves.csv", names, (list(map(repr, row)) for row in table.tolist()))
+    _write_csv(folder / "critical_points.csv", *_critical_points_table(result))
+    _write_csv(
+        folder / "phase_diagram.csv",
+        ["sigma2", "beta", "n_active"],
+        (
+            [s, b, int(pd.n_active[i, j])]
+            for i, b in enumerate(pd.beta)
+            for j, s in enumerate(pd.sigma2)
+        ),
+    )
+    (folder / "map.json").write_text(strict_json(result.to_dict()))
+
+
+def training_files(report, folder: Path) -> None:
+    """training.png/pdf (over the theory), train.json and points.csv."""
+    folder.mkdir(parents=True, exist_ok=True)
+    s = report.sweep
+    plot_training(report, report.theory, folder)
+    (folder / "train.json").write_text(strict_json(report.to_dict()))
+    k = s.kl.shape[-1]
+    mean = s.kl.mean(axis=1)
+    _write_csv(
+        folder / "points.csv",
+        ["sigma2", *(f"kl_{j + 1}" for j in range(k)), "n_active", "neg_elbo"],
+        (
+            [
+                float(x),
+                *mean[i].tolist(),
+                int((mean[i] > ACTIVE_KL).sum()),
+                float(s.neg_elbo[i].mean()),
+            ]
+            for i, x in enumerate(s.sigma2)
+        ),
+    )
 
 
 def write_map(result: MapResult, pd: PhaseDiagram, out: Path) -> list[Path]:
-    """Figures (PNG and PDF), curves.csv, critical_points.csv, phase_diagram.csv, map.json.
-
-    The files are made in a scratch folder inside ``out`` and moved in only when
-    all of them were written: an error leaves ``out`` as it was.
-    """
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out {out}: exists and is not a folder")
-    out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out) as scratch:
-        tmp = Path(scratch)
-        staged = []
-        staged += plot_kl(result, tmp)
-        staged += plot_derivatives(result, tmp)
-        staged += plot_staircase(result, tmp)
-        staged += plot_phase_diagram(pd, tmp)
-        names, table = result.curve_table()
-        _write_csv(tmp / "curves.csv", names, (list(map(repr, row)) for row in table.tolist()))
-        staged.append(tmp / "curves.csv")
-        cps = [c.to_dict() for c in result.critical_points]
-        header = [result.variable, "eigenvalue", "modes"]
-        for q in ("kl", "neg_elbo"):
-            for n in ("d", "d2"):
-                header += [f"{n}_{q}_left", f"{n}_{q}_right", f"{n}_{q}_jump"]
-        rows = []
-        for c in cps:
-            row = [c[result.variable], c["eigenvalue"], " ".join(map(str, c["modes"]))]
-            for q in ("kl", "neg_elbo"):
-                for n in ("d", "d2"):
-                    v = c[f"{n}_{q}"]
-                    row += [v["left"], v["right"], v["jump"]]
-            rows.append(row)
-        _write_csv(tmp / "critical_points.csv", header, rows)
-        staged.append(tmp / "critical_points.csv")
-        _write_csv(
-            tmp / "phase_diagram.csv",
-            ["sigma2", "beta", "n_active"],
-            (
-                [s, b, int(pd.n_active[i, j])]
-                for i, b in enumerate(pd.beta)
-                for j, s in enumerate(pd.sigma2)
-            ),
-        )
-        staged.append(tmp / "phase_diagram.csv")
-        (tmp / "map.json").write_text(json.dumps(result.to_dict()))
-        staged.append(tmp / "map.json")
-        return _publish(staged, out)
+    """:func:`map_files` into ``out``, all or nothing; returns the written paths."""
+    folder = OutputFolder(out).check(MAP_FILES)
+    with folder.staged() as scratch:
+        map_files(result, pd, scratch)
+    return folder.published
 
 
 def write_training(report, out: Path) -> list[Path]:
-    """training.png/pdf (over the theory), train.json and points.csv, all or nothing."""
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out {out}: exists and is not a folder")
-    s = report.sweep
-    out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out) as scratch:
-        tmp = Path(scratch)
-        staged = plot_training(report, report.theory, tmp)
-        (tmp / "train.json").write_text(json.dumps(report.to_dict()))
-        staged.append(tmp / "train.json")
-        k = s.kl.shape[-1]
-        mean = s.kl.mean(axis=1)
-        _write_csv(
-            tmp / "points.csv",
-            ["sigma2", *(f"kl_{j + 1}" for j in range(k)), "n_active", "neg_elbo"],
-            (
-                [
-                    float(x),
-                    *mean[i].tolist(),
-                    int((mean[i] > ACTIVE_KL).sum()),
-                    float(s.neg_elbo[i].mean()),
-                ]
-                for i, x in enumerate(s.sigma2)
-            ),
-        )
-        staged.append(tmp / "points.csv")
-        return _publish(staged, out)
+    """:func:`training_files` into ``out``, all or nothing; returns the written paths."""
+    folder = OutputFolder(out).check(TRAINING_FILES)
+    with folder.staged() as scratch:
+        training_files(report, scratch)
+    return folder.published

@@ -7,7 +7,6 @@ expected) and exit status 2; nothing is printed on stdout in that case.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from fractions import Fraction
@@ -16,6 +15,7 @@ from typing import NoReturn
 
 import numpy as np
 
+from numerics.app._output import OutputFolder, strict_json
 from numerics.app._sources import MOMENTS, Source, from_data, from_spectrum, parse_exact
 from numerics.core._validation import InputError, check_range
 from numerics.training._loop import TrainingDiverged
@@ -285,7 +285,7 @@ def _run_threshold(args: argparse.Namespace) -> None:
             encoder_variance=args.encoder_variance,
         )
         if args.json:
-            print(json.dumps(r.to_dict() | exact.to_dict() | {"data": source.record}))
+            print(strict_json(r.to_dict() | exact.to_dict() | {"data": source.record}))
             return
         print(f"encoder variance: {r.encoder_variance}, beta = {args.beta}, {args.digits} digits")
         pairs = zip(exact.critical_sigma2, exact.certified_error, strict=True)
@@ -294,7 +294,7 @@ def _run_threshold(args: argparse.Namespace) -> None:
             print(f"{j + 1:>4}  critical sigma2 = {c}  (certified error <= {e}{exactly})")
         return
     if args.json:
-        print(json.dumps(r.to_dict() | {"data": source.record}))
+        print(strict_json(r.to_dict() | {"data": source.record}))
         return
     _print_record(source)
     print(f"encoder variance: {r.encoder_variance}, beta = {r.beta:g}")
@@ -312,7 +312,7 @@ def _run_optimum(args: argparse.Namespace) -> None:
         source.eigenvalues, args.sigma2, float(args.beta), args.latent_dim, args.encoder_variance
     )
     if args.json:
-        print(json.dumps(r.to_dict() | {"data": source.record}))
+        print(strict_json(r.to_dict() | {"data": source.record}))
         return
     _print_record(source)
     print(f"encoder variance: {r.encoder_variance}, sigma2 = {r.sigma2:g}, beta = {r.beta:g}")
@@ -343,6 +343,10 @@ def _run_map(args: argparse.Namespace) -> None:
 
     if args.vary == "beta" and args.sigma2 is None:
         raise UsageError("--vary beta needs a fixed --sigma2")
+    if args.out is not None:
+        from numerics.app._writers import MAP_FILES  # matplotlib: only when writing figures
+
+        OutputFolder(args.out).check(MAP_FILES)
     source = _source(args)
     lo, hi = args.range if args.range else (None, None)
     result = collapse_map(
@@ -369,7 +373,7 @@ def _run_map(args: argparse.Namespace) -> None:
         )
         paths = write_map(result, pd, args.out)
     if args.json:
-        print(json.dumps(result.to_dict()))
+        print(strict_json(result.to_dict()))
         return
     _print_record(source)
     print(f"{len(result.critical_points)} critical points against {args.vary}:")
@@ -439,6 +443,10 @@ def _run_train(args: argparse.Namespace) -> None:
     from numerics.training._measure import train_and_measure
 
     grid, options = _train_options(args)  # the options first: the data may be large
+    if args.out is not None:
+        from numerics.app._writers import TRAINING_FILES
+
+        OutputFolder(args.out).check(TRAINING_FILES)
     source = from_data(args.data, args.moment, args.scale)
     X = np.asarray(source.dataset.X, dtype=float) * source.scale
     keep_freed_memory()  # training temporaries without page faults (training/_allocator.py)
@@ -455,7 +463,7 @@ def _run_train(args: argparse.Namespace) -> None:
     )
     paths = write_training(report, args.out) if args.out is not None else []
     if args.json:
-        print(json.dumps(report.to_dict()))
+        print(strict_json(report.to_dict()))
         return
     _print_training(report, source)
     for path in paths:
