@@ -7,11 +7,14 @@ can inspect any step::
 
     >>> from theory import derive, learnable_encoder_variance
     >>> d = derive(learnable_encoder_variance())
-    >>> d.mode_objective            # step a
-    >>> d.stationary_points         # step b
-    >>> d.collapse_stability        # step c
-    >>> d.optimum.active["kl"]      # step d
-    log(lambda/(beta*sigma2))/2
+    >>> d.mode_terms.kl                                   # step a: E[KL] of one mode
+    log(eta2)/2 - log(s2)/2 - 1/2 + lambda*v**2/(2*eta2) + s2/(2*eta2)
+    >>> [p.name for p in d.stationary_points]             # step b
+    ['collapsed', 'active']
+    >>> d.collapse_stability.stable_condition             # step c
+    lambda <= beta*sigma2
+    >>> d.optimum.active["kl"]                            # step d
+    -log(beta)/2 + log(lambda)/2 - log(sigma2)/2
 
 Steps:
 
