@@ -98,7 +98,7 @@ BAD_INPUTS = {
     "digits zero": (["threshold", "--spectrum", "4,2", "--digits", "0"], "digits=0"),
     "digits non-finite beta": (
         ["threshold", "--spectrum", "4,2", "--beta", "inf", "--digits", "5"],
-        "beta=inf",
+        "--beta: inf: expected a finite number",
     ),
     "map beta without sigma2": (["map", "--spectrum", "4,2", "--vary", "beta"], "--sigma2"),
     "map bad range": (["map", "--spectrum", "4,2", "--range", "3"], "LO:HI"),

@@ -8,6 +8,7 @@ covariance, a rescaling - happens only when asked and is recorded in
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -57,25 +58,50 @@ class Source:
         )
 
 
-def parse_exact(text: str) -> Fraction | float:
-    """A decimal or fraction as an exact rational (inf/nan stay floats, to be rejected)."""
+#: A decimal or a fraction p/q of decimals, with an optional exponent.
+_NUMBER = re.compile(
+    r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?(/[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?)?$"
+)
+#: Exponents beyond this are refused before any exact arithmetic (Fraction("1e999999999")
+#: would build a billion-digit integer); float64 spans about 1e-324 to 1e308.
+_MAX_EXPONENT = 400
+
+
+def parse_exact(text: str, name: str = "value") -> Fraction:
+    """A decimal or a fraction such as ``1/3`` as an exact rational within float64's range.
+
+    Raises
+    ------
+    InputError
+        Not a number, not finite, or outside the range of float64 (a value float64
+        cannot represent would be rounded to 0 or infinity, silently).
+    """
     text = text.strip()
+    m = _NUMBER.match(text)
+    if m is None:
+        if text.lower().lstrip("+-") in {"inf", "infinity", "nan"}:
+            raise InputError(f"{name}={text}: expected a finite number")
+        raise InputError(f"{name}={text!r}: expected a number such as 2.5, 1e-3 or 1/3")
+    exponents = [int(e[1:]) for e in (m.group(2), m.group(5)) if e]
+    if any(abs(e) > _MAX_EXPONENT for e in exponents) or len(text) > 1000:
+        raise InputError(f"{name}={text}: expected a number within the float64 range")
     try:
-        return Fraction(text)
-    except (ValueError, ZeroDivisionError):
-        pass
-    value = float(text)  # raises ValueError for garbage
+        value = Fraction(text)
+    except ZeroDivisionError:
+        raise InputError(f"{name}={text}: division by zero: expected a number") from None
+    try:
+        as_float = float(value)
+    except OverflowError:
+        raise InputError(f"{name}={text}: exceeds the float64 range (largest 1.8e308)") from None
+    if value != 0 and as_float == 0:
+        raise InputError(f"{name}={text}: below the float64 range (smallest positive 4.9e-324)")
     return value
 
 
-def from_spectrum(values: list[Fraction | float]) -> Source:
-    """A SOURCE given as eigenvalues."""
+def from_spectrum(values: list[Fraction]) -> Source:
+    """A SOURCE given as eigenvalues (exact rationals, as :func:`parse_exact` returns)."""
     lam = check_spectrum([float(v) for v in values])
-    exact = (
-        tuple(sorted((Fraction(v) for v in values), reverse=True))
-        if all(isinstance(v, Fraction) for v in values)
-        else None
-    )
+    exact = tuple(sorted((Fraction(v) for v in values), reverse=True))
     return Source(eigenvalues=lam, record={"source": "spectrum"}, exact=exact)
 
 

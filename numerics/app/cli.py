@@ -33,12 +33,42 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def _exact(text: str) -> Fraction | float:
-    """A decimal or a fraction, kept exact (inf and nan stay floats, to be rejected later)."""
+def _refuse_repeated(parser: argparse.ArgumentParser, argv: list[str]) -> None:
+    """An option given twice (or with its negation) is ambiguous: refuse it.
+
+    argparse keeps the last value silently, so ``--beta 1 --beta 2`` would run with
+    beta = 2 and ``--warm-start --no-warm-start`` with whichever came last.
+    """
+    dests: dict[str, str] = {}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            command = next((a for a in argv if a in action.choices), None)
+            if command is not None:
+                _refuse_repeated(action.choices[command], argv[argv.index(command) + 1 :])
+            return
+        for option in action.option_strings:
+            dests[option] = action.dest
+    seen: dict[str, str] = {}
+    for token in argv:
+        if token == "--":
+            break
+        option = token.split("=", 1)[0]
+        dest = dests.get(option)
+        if dest is None or dest == "help":
+            continue
+        if dest in seen:
+            if seen[dest] == option:
+                raise UsageError(f"{option} given twice: expected it once")
+            raise UsageError(f"{option} contradicts {seen[dest]}: expected one of them")
+        seen[dest] = option
+
+
+def _exact(text: str) -> Fraction:
+    """A decimal or a fraction such as 1/3, kept exact (finite, within float64's range)."""
     try:
-        return parse_exact(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        return parse_exact(text, "")
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("=")) from None
 
 
 def _number(text: str) -> float:
@@ -46,8 +76,8 @@ def _number(text: str) -> float:
     return float(_exact(text))
 
 
-def _spectrum(text: str) -> list[Fraction | float]:
-    items = [t for t in text.split(",")]
+def _spectrum(text: str) -> list[Fraction]:
+    items = text.split(",")
     if not text.strip() or any(not t.strip() for t in items):
         raise argparse.ArgumentTypeError(
             f"{text!r}: expected comma-separated eigenvalues such as 4,2,1"
@@ -55,11 +85,9 @@ def _spectrum(text: str) -> list[Fraction | float]:
     values = []
     for t in items:
         try:
-            values.append(_exact(t))
-        except argparse.ArgumentTypeError:
-            raise argparse.ArgumentTypeError(
-                f"{t.strip()!r} in {text!r} is not a number: expected eigenvalues such as 4,2,1"
-            ) from None
+            values.append(parse_exact(t, "eigenvalue"))
+        except InputError as exc:
+            raise argparse.ArgumentTypeError(f"{exc} (in {text!r}; e.g. 4,2,1)") from None
     return values
 
 
@@ -343,6 +371,8 @@ def _run_map(args: argparse.Namespace) -> None:
 
     if args.vary == "beta" and args.sigma2 is None:
         raise UsageError("--vary beta needs a fixed --sigma2")
+    if args.vary == "sigma2" and args.sigma2 is not None:
+        raise UsageError("--sigma2 contradicts --vary sigma2: a map against sigma2 varies it")
     if args.out is not None:
         from numerics.app._writers import MAP_FILES  # matplotlib: only when writing figures
 
@@ -491,7 +521,9 @@ _COMMANDS = {
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``vae-collapse`` console script."""
     try:
-        args = build_parser().parse_args(argv)
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        _refuse_repeated(parser, sys.argv[1:] if argv is None else list(argv))
         _COMMANDS[args.command](args)
     except InputError as exc:  # bad input, and only that: anything else is a bug
         print(f"{PROG}: error: {exc}", file=sys.stderr)
