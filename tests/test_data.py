@@ -101,7 +101,7 @@ BAD_FILES = {
     "missing": ("nope.npy", None, "does not exist"),
     "extension": ("x.txt", b"1,2\n3,4\n", "expected a .npy"),
     "garbage csv": ("x.csv", b"1,2\n3,abc\n", "unreadable"),
-    "garbage npy": ("x.npy", b"not a numpy file", "unreadable"),
+    "garbage npy": ("x.npy", b"not a numpy file", "is not a .npy file"),
 }
 
 

@@ -122,16 +122,20 @@ class OutputFolder:
         if path.exists() or path.is_symlink():
             if not path.is_dir():
                 raise self._error("exists and is not a folder: expected a folder")
-            if not os.access(path, os.W_OK | os.X_OK):
-                raise self._error("is not writable: expected a folder this user can write")
-            return
-        ancestor = path.parent
-        while not (ancestor.exists() or ancestor.is_symlink()) and ancestor != ancestor.parent:
-            ancestor = ancestor.parent
-        if not ancestor.is_dir():
-            raise self._error(f"cannot be created: {ancestor} is not a folder")
-        if not os.access(ancestor, os.W_OK | os.X_OK):
-            raise self._error(f"cannot be created: {ancestor} is not writable")
+            where = path
+        else:
+            where = path.parent
+            while not (where.exists() or where.is_symlink()) and where != where.parent:
+                where = where.parent
+            if not where.is_dir():
+                raise self._error(f"cannot be created: {where} is not a folder")
+        # The one reliable test of "can be written": write.  (os.access says yes for
+        # root everywhere, /proc included.)
+        try:
+            probe = tempfile.mkdtemp(prefix=".vae-collapse-probe-", dir=where)
+        except OSError as exc:
+            raise self._error(f"cannot be written in {where}: {exc.strerror}") from None
+        os.rmdir(probe)
 
     def written_before(self) -> set[str]:
         """Relative paths the manifest lists as the toolkit's own."""

@@ -17,8 +17,8 @@ import numpy as np
 
 from numerics.app._output import OutputFolder, strict_json
 from numerics.app._sources import MOMENTS, Source, from_data, from_spectrum, parse_exact
-from numerics.core._validation import InputError, check_range
-from numerics.training._loop import TrainingDiverged
+from numerics.core._validation import InputError, check_memory, check_range
+from numerics.training._loop import MIN_RUN_BYTES, TrainingDiverged
 from theory import ENCODER_VARIANCES
 
 PROG = "vae-collapse"
@@ -431,6 +431,8 @@ def _train_options(args: argparse.Namespace) -> tuple[np.ndarray | None, dict]:
         raise UsageError("--hidden applies to --model mlp only")
     if args.points < 2:
         raise InputError(f"--points {args.points}: expected at least 2 sweep points")
+    runs = args.points * len(args.seeds)
+    check_memory(f"--points {args.points} x {len(args.seeds)} seeds", runs * MIN_RUN_BYTES)
     grid = None
     if args.sigma2_range:
         lo, hi = check_range("--sigma2-range", *args.sigma2_range)

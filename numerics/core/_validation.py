@@ -8,6 +8,7 @@ line and exits with status 2.  Any other exception is a bug, not bad input.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterable
 from numbers import Integral, Real
 from typing import Any
@@ -19,6 +20,46 @@ from theory import ENCODER_VARIANCES
 
 class InputError(ValueError):
     """Bad input: one line naming the parameter, the value and what was expected."""
+
+
+def available_memory() -> int:
+    """Bytes of memory this process may still allocate (Linux: MemAvailable), at least 1 GiB.
+
+    Falls back to the physical memory where /proc/meminfo is missing (macOS).
+    """
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return max(int(line.split()[1]) * 1024, 1 << 30)
+    except OSError:
+        pass
+    try:
+        return max(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"), 1 << 30)
+    except (ValueError, OSError, AttributeError):  # no sysconf: do not refuse anything
+        return 1 << 62
+
+
+def _size(nbytes: float) -> str:
+    for unit, factor in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6)):
+        if nbytes >= factor:
+            return f"{nbytes / factor:.3g} {unit}"
+    return f"{nbytes:.0f} bytes"
+
+
+def check_memory(what: str, nbytes: float) -> None:
+    """Refuse a request whose arrays would not fit in memory, before allocating them.
+
+    ``nbytes`` is an estimate of the largest simultaneous allocation; a request over
+    the available memory would end in a MemoryError (or the kernel's OOM killer) after
+    work was done, so it is bad input now.
+    """
+    free = available_memory()
+    if nbytes > free:
+        raise InputError(
+            f"{what} needs about {_size(nbytes)}: expected a request that fits in this "
+            f"machine's memory ({_size(free)} available)"
+        )
 
 
 def check_spectrum(eigenvalues: Iterable[float]) -> np.ndarray:

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import inspect
 import warnings
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from numerics.core._validation import InputError
+from numerics.core._validation import InputError, check_memory
 from numerics.data._synthetic import GENERATORS
 
 
@@ -115,37 +117,69 @@ def synthetic(name: str, **params: Any) -> Dataset:
     return Dataset(X=x, source=f"synthetic:{name}", params=full, population_eigenvalues=lam)
 
 
+#: What a file of each suffix starts with (NumPy's .npy format; .npz is a zip archive).
+_MAGIC = {".npy": b"\x93NUMPY", ".npz": b"PK"}
+
+
+def _check_file(path: Path) -> str:
+    """The suffix of a data file that can be read: a regular, readable file of a known
+    format whose first bytes are that format's.  A FIFO or a device (e.g. a symlink to
+    /dev/zero) would block or never end, so only regular files are read."""
+    name = repr(str(path))
+    if not (path.exists() or path.is_symlink()):
+        raise InputError(f"data file {name} does not exist")
+    if not path.is_file():
+        raise InputError(
+            f"data file {name} is not a regular file: expected a .npy, .npz or .csv file"
+        )
+    suffix = path.suffix.lower()
+    if suffix not in (".npy", ".npz", ".csv"):
+        raise InputError(f"data file {name}: expected a .npy, .npz or .csv file")
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(8)
+    except OSError as exc:
+        raise InputError(f"data file {name} is unreadable: {exc.strerror}") from None
+    magic = _MAGIC.get(suffix)
+    if magic is not None and not head.startswith(magic):
+        raise InputError(
+            f"data file {name} is not a {suffix} file (its first bytes are not {magic!r})"
+        )
+    return suffix
+
+
+def _load_npz(path: Path, params: dict[str, Any]) -> np.ndarray:
+    with np.load(path, allow_pickle=False) as archive:
+        keys = list(archive.keys())
+        key = "X" if "X" in keys else keys[0] if len(keys) == 1 else None
+        if key is None:
+            raise InputError(
+                f"data file {str(path)!r} holds arrays {keys}: expected one array or one named X"
+            )
+        info = archive.zip.getinfo(f"{key}.npy")
+        check_memory(f"data file {str(path)!r}", 2.0 * info.file_size)
+        params["key"] = key
+        return archive[key]
+
+
 def load_file(path: str | Path) -> Dataset:
     """Rows of a .npy (memory-mapped), .npz (one array, or key ``X``) or .csv file."""
     path = Path(path)
-    if not path.exists():
-        raise InputError(f"data file {str(path)!r} does not exist")
-    suffix = path.suffix.lower()
+    suffix = _check_file(path)
     params: dict[str, Any] = {}
     try:
         if suffix == ".npy":
             # A memory map: the spectrum code reads it in chunks, never all at once.
             x = np.load(path, mmap_mode="r", allow_pickle=False)
         elif suffix == ".npz":
-            with np.load(path, allow_pickle=False) as archive:
-                keys = list(archive.keys())
-                key = "X" if "X" in keys else keys[0] if len(keys) == 1 else None
-                if key is None:
-                    raise InputError(
-                        f"data file {str(path)!r} holds arrays {keys}: expected one array "
-                        "or one named X"
-                    )
-                x = archive[key]
-                params["key"] = key
-        elif suffix == ".csv":
-            x = _load_csv(path)
+            x = _load_npz(path, params)
         else:
-            raise InputError(f"data file {str(path)!r}: expected a .npy, .npz or .csv file")
-    except (OSError, EOFError) as exc:
-        raise InputError(f"data file {str(path)!r} is unreadable: {exc}") from None
-    except ValueError as exc:
-        if str(path) in str(exc):
-            raise
+            check_memory(f"data file {str(path)!r}", 8.0 * path.stat().st_size)
+            x = _load_csv(path)
+    except InputError:
+        raise
+    except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
+        # A damaged or truncated file: numpy and zipfile say why in their own words.
         raise InputError(f"data file {str(path)!r} is unreadable: {exc}") from None
     if x.dtype.kind not in "fiu":
         raise InputError(f"data file {str(path)!r} has dtype {x.dtype}: expected numbers")
@@ -174,6 +208,8 @@ def _load_csv(path: Path) -> np.ndarray:
 
 def parse_data_source(text: str) -> Dataset:
     """``digits``, ``synthetic:NAME[:key=value,...]`` or a file path."""
+    if not text.strip():
+        raise InputError(f"--data {text!r}: expected digits, synthetic:NAME[:k=v,...] or a file")
     if text == "digits":
         return load_digits()
     if text.startswith("synthetic:"):

@@ -13,7 +13,19 @@ import math
 
 import numpy as np
 
-from numerics.core._validation import InputError, check_int, check_positive, check_spectrum
+from numerics.core._validation import (
+    InputError,
+    check_int,
+    check_memory,
+    check_positive,
+    check_spectrum,
+)
+
+
+def _check_size(name: str, n: int, d: int) -> None:
+    """The generator's arrays fit in memory: the d x d rotation (and QR's copies) and
+    the n x d samples (two copies), in float64."""
+    check_memory(f"synthetic:{name} with d={d}, n={n}", 8.0 * (3 * d * d + 2 * n * d))
 
 
 def random_rotation(d: int, rng: np.random.Generator) -> np.ndarray:
@@ -33,6 +45,7 @@ def rotated(
     """Gaussian data whose population covariance is Q diag(spectrum) Q^T, Q Haar."""
     lam = check_spectrum(spectrum)
     n = check_int("n", n, 2)
+    _check_size("rotated", n, lam.size)
     rng = np.random.default_rng(seed)
     q = random_rotation(lam.size, rng) if rotate else np.eye(lam.size)
     x = rng.standard_normal((n, lam.size)) * np.sqrt(lam)
@@ -44,6 +57,7 @@ def exponential(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Rotated Gaussian data with eigenvalues scale * exp(-rate (i - 1)), i = 1..d."""
     d = check_int("d", d, 1)
+    _check_size("exponential", check_int("n", n, 2), d)
     rate = check_positive("rate", rate)
     scale = check_positive("scale", scale)
     return rotated(scale * np.exp(-rate * np.arange(d)), n=n, seed=seed)
@@ -57,6 +71,7 @@ def spiked(
     Population eigenvalues: noise + spike_i for the spikes, noise for the rest.
     """
     d = check_int("d", d, 1)
+    _check_size("spiked", check_int("n", n, 2), d)
     noise = check_positive("noise", noise)
     spikes = check_spectrum(spikes)
     if spikes.size > d:
@@ -87,6 +102,7 @@ def mixture(
     second moments as :func:`exponential`.
     """
     d = check_int("d", d, 1)
+    _check_size("mixture", check_int("n", n, 2), d)
     rate = check_positive("rate", rate)
     if not (math.isfinite(a) and 0 <= a < 1):
         raise InputError(f"a={a!r}: expected a mixture parameter with 0 <= a < 1")

@@ -590,6 +590,11 @@ class LinearModel:
     def init(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
         return init_params(rng, self.d, self.k, self.variant, self.init_scale, self.eta2)
 
+    def run_bytes(self, batch: int) -> int:
+        # theta, Adam's m and v, the gradient and its packed copy; (k, B) temporaries.
+        params = 3 * self.k * self.d + self.d + self.k
+        return 8 * (6 * params + 10 * self.k * batch + self.d * batch)
+
     def noise_shape(self, batch: int) -> tuple[int, ...] | None:
         # One draw per latent and data point: eps[p, j, n] (module docstring).
         return None if self.exact_expectation else (self.k, batch)

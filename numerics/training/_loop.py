@@ -21,10 +21,14 @@ from typing import Any, Protocol
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from numerics.core._validation import check_memory
 from numerics.training._config import TrainingConfig
 
 #: Divergence checks (loss and parameters) every this many steps, and at the last step.
 CHECK_EVERY = 50
+#: The least memory a run of any trainer takes (parameters, optimiser state): what a
+#: sweep's size is checked against before the data are read.
+MIN_RUN_BYTES = 1024
 
 
 class TrainingDiverged(ArithmeticError):
@@ -176,6 +180,10 @@ class SweepModel(Protocol):
 
     def init(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
         """One seed's initial parameters, each with a leading axis of length 1."""
+
+    def run_bytes(self, batch: int) -> int:
+        """Memory one run (sweep point and seed) needs at once: parameters, Adam's
+        moments, gradients and the temporaries of one step."""
 
     def noise_shape(self, batch: int) -> tuple[int, ...] | None:
         """Shape of one seed's reparameterisation draws per step (None: no sampling)."""
@@ -336,6 +344,9 @@ def train_sweep(
         seed (and the anchor) and the first step at which it was seen.
     """
     S, R = sigma2.size, len(config.seeds)
+    check_memory(
+        f"training {S} sweep points x {R} seeds", S * R * model.run_bytes(config.batch_size)
+    )
     shown = sigma2 if labels_sigma2 is None else labels_sigma2
     total = config.steps + (config.anchor_steps if config.warm_start else 0)
     bar = progress_bar(total, config.progress, f"{model.name} VAE sweep ({S * R} runs)")

@@ -313,6 +313,13 @@ class MLPModel:
         params = init_params(rng, self.d, self.k, self.hidden, self.init_scale)
         return {name: w.astype(self.dtype) for name, w in params.items()}
 
+    def run_bytes(self, batch: int) -> int:
+        # Weights with Adam's m, v and the gradient; per layer activations and deltas.
+        widths = layer_widths(self.d, self.k, self.hidden).values()
+        params = sum((a + 1) * b for a, b in widths)
+        size = np.dtype(self.dtype).itemsize
+        return size * (4 * params + 4 * batch * sum(b for _, b in widths))
+
     def noise_shape(self, batch: int) -> tuple[int, ...]:
         return (batch, self.k)  # eps[p, n, j]: one draw per data point and latent
 
