@@ -117,18 +117,20 @@ class OutputFolder:
             raise self._error(f"{problems[0]}; nothing was written (choose another folder)")
         return self
 
-    def _check_folder(self) -> None:
-        path = self.path
-        if path.exists() or path.is_symlink():
-            if not path.is_dir():
-                raise self._error("exists and is not a folder: expected a folder")
-            where = path
-        else:
-            where = path.parent
-            while not (where.exists() or where.is_symlink()) and where != where.parent:
-                where = where.parent
-            if not where.is_dir():
-                raise self._error(f"cannot be created: {where} is not a folder")
+    def _nearest(self) -> Path:
+        """The target itself if it exists, else its nearest existing ancestor."""
+        where = self.path
+        while not (where.exists() or where.is_symlink()) and where != where.parent:
+            where = where.parent
+        return where
+
+    def _check_folder(self) -> Path:
+        """Where the scratch folder goes: the target, or its nearest existing ancestor."""
+        where = self._nearest()
+        if where == self.path and not self.path.is_dir():
+            raise self._error("exists and is not a folder: expected a folder")
+        if not where.is_dir():
+            raise self._error(f"cannot be created: {where} is not a folder")
         # The one reliable test of "can be written": write.  (os.access says yes for
         # root everywhere, /proc included.)
         try:
@@ -136,6 +138,7 @@ class OutputFolder:
         except OSError as exc:
             raise self._error(f"cannot be written in {where}: {exc.strerror}") from None
         os.rmdir(probe)
+        return where
 
     def written_before(self) -> set[str]:
         """Relative paths the manifest lists as the toolkit's own."""
@@ -166,20 +169,14 @@ class OutputFolder:
     @contextlib.contextmanager
     def staged(self) -> Iterator[Path]:
         """A scratch folder to write into; published when the block ends without error."""
-        self._check_folder()
-        exists = self.path.is_dir()
-        where = self.path if exists else self._creatable_parent()
+        where = self._check_folder()
+        exists = where == self.path
         scratch = Path(tempfile.mkdtemp(prefix=".vae-collapse-scratch-", dir=where))
         try:
             yield scratch
             self.published = self._publish(scratch, exists)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)  # the toolkit's own scratch only
-
-    def _creatable_parent(self) -> Path:
-        parent = self.path.parent
-        parent.mkdir(parents=True, exist_ok=True)
-        return parent
 
     def _publish(self, scratch: Path, exists: bool) -> list[Path]:
         files = _files(scratch)
@@ -190,6 +187,7 @@ class OutputFolder:
         (scratch / MANIFEST).write_text("".join(f"{n}\n" for n in names), encoding="utf-8")
         with _interrupts_deferred():
             if not exists:  # the whole folder at once: one atomic rename
+                self.path.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(scratch, self.path)
                 return [self.path / f for f in files]
             for rel in files:

@@ -119,8 +119,15 @@ def from_data(
     factor = 1.0 if scale is None else check_positive("scale", scale)
     dataset = parse_data_source(text)
     spec = covariance_spectrum(dataset.X, centred=moment == "centred", top=top)
-    # Scaling the data by c scales every second moment, hence every eigenvalue, by c^2.
-    lam = spec.eigenvalues * factor**2
+    # Scaling the data by c scales every second moment, hence every eigenvalue, by c^2;
+    # the products must stay within float64 (an overflow is refused just below).
+    with np.errstate(over="ignore"):
+        lam = spec.eigenvalues * factor * factor
+    if not np.isfinite(lam).all():
+        raise InputError(
+            f"scale={factor!r}: the eigenvalues times scale^2 exceed the float64 range "
+            f"(largest eigenvalue {spec.eigenvalues[0]:.3g}): expected a smaller scale"
+        )
     # Eigenvalues at the level of rounding are zero: a float64 eigensolver resolves
     # eigenvalues only to about d * eps * lambda_max in absolute terms (Golub & Van
     # Loan, Matrix Computations, 4th ed., Thm 8.1.15 with the Wilkinson backward

@@ -149,7 +149,8 @@ def _check_file(path: Path) -> str:
 
 
 def _load_npz(path: Path, params: dict[str, Any]) -> np.ndarray:
-    with np.load(path, allow_pickle=False) as archive:
+    # Open the file here: np.load leaves its own handle open when the archive is damaged.
+    with path.open("rb") as fh, np.load(fh, allow_pickle=False) as archive:
         keys = list(archive.keys())
         key = "X" if "X" in keys else keys[0] if len(keys) == 1 else None
         if key is None:
