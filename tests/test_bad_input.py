@@ -200,6 +200,14 @@ CASES: dict[str, tuple[list[str], str]] = {
     "train beta zero": (["train", "--data", "digits", "--beta", "0"], "beta=0.0"),
     "train out is a file": (["train", "--data", "digits", "--out", "afile"], "afile"),
     "train bad data": (["train", "--data", "nan.npy"], "not finite"),
+    # --- dynamics
+    "dynamics unknown optimizer": (["dynamics", *SPEC, "--optimizer", "sgd"], "sgd"),
+    "dynamics negative lr": (["dynamics", *SPEC, "--lr", "-1"], "lr=-1.0"),
+    "dynamics few steps": (["dynamics", *SPEC, "--steps", "0"], "steps=0"),
+    "dynamics one point": (["dynamics", *SPEC, "--points", "1"], "--points 1"),
+    "dynamics reversed range": (["dynamics", *SPEC, "--sigma2-range", "3:1"], "3.0:1.0"),
+    "dynamics out is a file": (["dynamics", *SPEC, "--out", "afile"], "afile"),
+    "dynamics zero spectrum": (["dynamics", "--spectrum", "0,0"], "every eigenvalue is 0"),
     # --- derive
     "derive out is a file": (["derive", "--out", "afile"], "afile"),
     "derive out under a file": (["derive", "--out", "afile/x"], "afile"),

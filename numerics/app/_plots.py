@@ -216,3 +216,44 @@ def plot_training(report, theory: MapResult, out: Path, stem: str = "training") 
     pad = (hi / lo) ** 0.02  # 2% of the (log) range on either side
     ax2.set_xlim(lo / pad, hi * pad)
     return _save(fig, out, stem)
+
+
+def plot_relaxation(result, out: Path, stem: str = "relaxation") -> list[Path]:
+    """Relaxation times against sigma'^2 and against the distance to each critical point."""
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.3))
+    k = result.measured.shape[1]
+    for j in range(k):
+        color = f"C{j % 10}"
+        ax.plot(result.curve_sigma2, result.curve_tau[:, j], color=color, lw=1)
+        ax.plot(result.sigma2, result.measured[:, j], "o", ms=3, color=color,
+                label=f"mode {j + 1}")  # fmt: skip
+        c = result.critical_sigma2[j]
+        ax.axvline(c, color="0.6", lw=0.6, ls="--", zorder=0)
+        for side, sign, marker in (("active", -1, "o"), ("collapsed", 1, "s")):
+            t = sign * (result.sigma2 / c - 1)
+            keep = (t > 0) & (t < 0.3)
+            ax2.plot(t[keep], result.measured[keep, j], marker, ms=3, color=color,
+                     mfc=color if side == "active" else "white")  # fmt: skip
+    _log_x(ax, result.sigma2[0], result.sigma2[-1])
+    ax.set_yscale("log")
+    ax.set_xlabel(_LABEL["sigma2"])
+    ax.set_ylabel("relaxation time [steps]")
+    what = "lines: predicted (gradient descent); points: measured"
+    if result.optimizer != "gd":
+        what = "points: measured 1/e time (no prediction for Adam)"
+    ax.set_title(f"{result.optimizer}, lr = {result.lr:.3g}\n{what}", fontsize=9)
+    ax.legend(fontsize=7)
+    t = np.geomspace(1e-3, 0.3, 50)
+    for j in range(k):
+        fit = result.fits[j]["collapsed"]
+        if fit.amplitude is not None:
+            ax2.plot(t, fit.amplitude * t**fit.predicted_exponent, color="0.5", lw=0.6, ls=":")
+    ax2.set_xscale("log")
+    ax2.set_yscale("log")
+    ax2.set_xlabel(r"$|1 - \sigma'^2/\sigma'^2_c|$")
+    ax2.set_ylabel("relaxation time [steps]")
+    ax2.set_title(
+        "filled: active side, open: collapsed side; dotted: slope of the predicted exponent",
+        fontsize=9,
+    )
+    return _save(fig, out, stem)

@@ -16,6 +16,7 @@ from numerics.app._plots import (
     plot_derivatives,
     plot_kl,
     plot_phase_diagram,
+    plot_relaxation,
     plot_staircase,
     plot_training,
 )
@@ -29,6 +30,7 @@ MAP_FILES = [
     "curves.csv", "critical_points.csv", "phase_diagram.csv", "map.json",
 ]  # fmt: skip
 TRAINING_FILES = ["training.png", "training.pdf", "train.json", "points.csv"]
+DYNAMICS_FILES = ["relaxation.png", "relaxation.pdf", "dynamics.json", "relaxation.csv"]
 
 
 def _write_csv(path: Path, header: list[str], rows) -> None:
@@ -112,4 +114,28 @@ def write_training(report, out: Path) -> list[Path]:
     folder = OutputFolder(out).check(TRAINING_FILES)
     with folder.staged() as scratch:
         training_files(report, scratch)
+    return folder.published
+
+
+def dynamics_files(result, folder: Path) -> None:
+    """relaxation.png/pdf (measured over predicted), dynamics.json and relaxation.csv."""
+    folder.mkdir(parents=True, exist_ok=True)
+    plot_relaxation(result, folder)
+    (folder / "dynamics.json").write_text(strict_json(result.to_dict()))
+    k = result.measured.shape[1]
+    _write_csv(
+        folder / "relaxation.csv",
+        ["sigma2", *(f"{w}_{j + 1}" for j in range(k) for w in ("predicted", "measured"))],
+        (
+            [float(s), *(float(x) for j in range(k) for x in (p[j], m[j]))]
+            for s, p, m in zip(result.sigma2, result.predicted, result.measured, strict=True)
+        ),
+    )
+
+
+def write_dynamics(result, out: Path) -> list[Path]:
+    """:func:`dynamics_files` into ``out``, all or nothing; returns the written paths."""
+    folder = OutputFolder(out).check(DYNAMICS_FILES)
+    with folder.staged() as scratch:
+        dynamics_files(result, scratch)
     return folder.published

@@ -221,6 +221,19 @@ def _add_optimiser_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _dynamics_parser(p: argparse.ArgumentParser) -> None:
+    _add_model_options(p)
+    p.add_argument("--sigma2-range", type=_range, default=None, metavar="LO:HI", help="sweep range")
+    p.add_argument(
+        "--points", type=int, default=41, help="log-spaced sweep points (default 41; six "
+        "more on each side of every critical point)",
+    )  # fmt: skip
+    p.add_argument("--optimizer", choices=("gd", "adam"), default="gd", help="default gd")
+    p.add_argument("--lr", type=_number, default=None, help="step size (default: see --help)")
+    p.add_argument("--steps", type=int, default=20_000, help="steps per run (default 20000)")
+    p.add_argument("--out", type=Path, default=None, help="folder for the figure and data")
+
+
 def _report_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", default="digits", metavar="SOURCE", help="data (default digits)")
     p.add_argument("--out", type=Path, default=Path("report"), help="output folder")
@@ -235,6 +248,7 @@ _SUBCOMMANDS = {
     "optimum": ("the optimum at one decoder variance", _optimum_parser),
     "map": ("KL, F and their derivatives across every transition", _map_parser),
     "train": ("train VAEs across a sweep and measure the transitions", _train_parser),
+    "dynamics": ("relaxation times of training across the transitions", _dynamics_parser),
     "report": ("the whole pipeline on one data set (default: digits)", _report_parser),
 }
 
@@ -502,6 +516,63 @@ def _run_train(args: argparse.Namespace) -> None:
         print(path)
 
 
+def _run_dynamics(args: argparse.Namespace) -> None:
+    from numerics.core._optimum import thresholds
+    from numerics.training._dynamics import default_sweep, relaxation_sweep
+
+    if args.points < 2:
+        raise InputError(f"--points {args.points}: expected at least 2 sweep points")
+    lo, hi = (
+        check_range("--sigma2-range", *args.sigma2_range) if args.sigma2_range else (None, None)
+    )
+    if args.out is not None:
+        from numerics.app._writers import DYNAMICS_FILES
+
+        OutputFolder(args.out).check(DYNAMICS_FILES)
+    source = _source(args)
+    k = args.latent_dim
+    critical = thresholds(source.eigenvalues, float(args.beta), k, args.encoder_variance)
+    grid = default_sweep(np.array(critical.critical_sigma2), args.points, lo, hi)
+    result = relaxation_sweep(
+        source.eigenvalues, grid, beta=float(args.beta), latent_dim=k,
+        encoder_variance=args.encoder_variance, optimizer=args.optimizer, lr=args.lr,
+        steps=args.steps,
+    )  # fmt: skip
+    paths = []
+    if args.out is not None:
+        from numerics.app._writers import write_dynamics
+
+        paths = write_dynamics(result, args.out)
+    if args.json:
+        print(strict_json(result.to_dict() | {"data": source.record}))
+        return
+    _print_record(source)
+    _print_dynamics(result)
+    for path in paths:
+        print(path)
+
+
+def _print_dynamics(result) -> None:
+    S, k = result.measured.shape
+    print(
+        f"{result.optimizer}, lr = {result.lr:.4g}, {result.steps} steps, {S} sweep points x "
+        f"{k} modes; fitted exponents of the relaxation time at each critical point:"
+    )
+    for entry in result.to_dict()["exponents"]:
+        parts = []
+        for side in ("active", "collapsed"):
+            f = entry[side]
+            got = "n/a" if f["fitted_exponent"] is None else f"{f['fitted_exponent']:+.3f}"
+            parts.append(f"{side} {got} (predicted {f['predicted_exponent']:+g})")
+        ratio = entry["measured_amplitude_ratio"]
+        shown = "n/a" if ratio is None else f"{ratio:.3f}"
+        print(
+            f"  mode {entry['mode']} at sigma2_c = {entry['critical_sigma2']:.6g}: exponent "
+            + ", ".join(parts)
+            + f"; amplitude ratio {shown} (predicted {entry['predicted_amplitude_ratio']:g})"
+        )
+
+
 def _run_report(args: argparse.Namespace) -> None:
     from numerics.app._report import make_report
     from numerics.training._allocator import keep_freed_memory
@@ -512,6 +583,7 @@ def _run_report(args: argparse.Namespace) -> None:
 
 _COMMANDS = {
     "train": _run_train,
+    "dynamics": _run_dynamics,
     "report": _run_report,
     "derive": _run_derive,
     "threshold": _run_threshold,

@@ -281,16 +281,17 @@ def _source_key(encoder_variance: str) -> str:
     return h.hexdigest()[:24]
 
 
-def law_expressions(encoder_variance: str) -> dict:
-    """The variant's law expressions: from the disk cache when it matches, else derived.
+def _cached(kind: str, name: str, derived) -> dict:
+    """Expressions of ``kind`` for model ``name``: from the disk cache when it matches,
+    else ``derived()``, written atomically for the next process.
 
     A missing, stale (other key), unreadable or corrupt cache file is not an error:
-    the laws are derived and the file is (re)written atomically when possible.
+    the expressions are derived and the file is (re)written when possible.
     """
     folder = cache_dir()
     if folder is None:
-        return _derived_expressions(encoder_variance)
-    path = folder / f"laws-{encoder_variance}-{_source_key(encoder_variance)}.pickle"
+        return derived()
+    path = folder / f"{kind}-{name}-{_source_key(name)}.pickle"
     try:
         # Rebuild each expression from its stored arguments as they are: evaluating
         # again would redistribute numbers (c (a + b) -> c a + c b), which is equal but
@@ -299,7 +300,7 @@ def law_expressions(encoder_variance: str) -> dict:
             return pickle.load(f)
     except Exception:  # no cache yet, or a damaged one: derive below
         pass
-    expressions = _derived_expressions(encoder_variance)
+    expressions = derived()
     scratch = None
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -308,13 +309,18 @@ def law_expressions(encoder_variance: str) -> dict:
             scratch = Path(f.name)
             pickle.dump(expressions, f)
         os.replace(scratch, path)
-        for stale in folder.glob(f"laws-{encoder_variance}-*.pickle"):
+        for stale in folder.glob(f"{kind}-{name}-*.pickle"):
             if stale != path:  # from an earlier version of the theory
                 stale.unlink(missing_ok=True)
     except OSError:  # read-only home, full disk: run without the cache
         if scratch is not None:
             scratch.unlink(missing_ok=True)  # a half-written file, if the rename failed
     return expressions
+
+
+def law_expressions(encoder_variance: str) -> dict:
+    """The variant's law expressions (:func:`_cached`)."""
+    return _cached("laws", encoder_variance, lambda: _derived_expressions(encoder_variance))
 
 
 @cache
@@ -351,3 +357,94 @@ def objective_pieces() -> ObjectivePieces:
         kl=_compile(kl, (m2, S.s2, log_s2, S.eta2)),
         log_normaliser=_compile(constant, (S.sigma2,)),
     )
+
+
+class RelaxationLaws:
+    """Relaxation of gradient descent near one mode's stationary points, compiled.
+
+    From :func:`theory.dynamics.relaxation`: the Hessian of the per-mode objective in
+    the trainer's coordinates at the ``collapsed`` and ``active`` points, and the
+    stationary parameter values (w, v, s^2) of each point.  Arguments of every law:
+    ``(lam, sigma2, beta, eta2, a)`` with a the trainer's unit of decoder weights.
+    """
+
+    ARGS = (*LAW_ARGS, sp.Symbol("a", positive=True))
+
+    def __init__(self, name: str, expressions: dict) -> None:
+        self.name = name
+        self.expressions = expressions
+        self._compiled: dict[tuple, Law] = {}
+
+    def _law(self, key: tuple, expr: sp.Expr, args: tuple) -> Law:
+        if key not in self._compiled:
+            self._compiled[key] = _compile(expr, args)
+        return self._compiled[key]
+
+    def hessian(self, point: str, lam, sigma2, beta, eta2, a) -> np.ndarray:
+        """H at ``point`` for every input, shape (*broadcast shape, n, n)."""
+        rows = self.expressions["hessian"][point]
+        values = [
+            [self._law(("h", point, i, j), e, self.ARGS)(lam, sigma2, beta, eta2, a)
+             for j, e in enumerate(row)]
+            for i, row in enumerate(rows)
+        ]  # fmt: skip
+        return np.moveaxis(np.array(values), (0, 1), (-2, -1))
+
+    def hessian_eigenvalues(self, point: str, lam, sigma2, beta, eta2, a) -> np.ndarray:
+        """Eigenvalues of H at ``point`` (ascending, last axis); NaN where the point has
+        no real value (the active point where the mode is collapsed)."""
+        with np.errstate(invalid="ignore"):  # square roots of negative gaps: no point
+            h = self.hessian(point, lam, sigma2, beta, eta2, a)
+        real = np.isfinite(h).all(axis=(-2, -1))
+        h[~real] = np.eye(h.shape[-1])
+        values = np.linalg.eigvalsh(h)
+        values[~real] = np.nan
+        return values
+
+    def stationary(self, point: str, lam, sigma2, beta, eta2) -> dict[str, np.ndarray]:
+        """The parameters (``w``, ``v``, ``s2``) of ``point`` (data units; NaN where the
+        point has no real value)."""
+        with np.errstate(invalid="ignore"):
+            return {
+                name: self._law(("x", point, name), e, LAW_ARGS)(lam, sigma2, beta, eta2)
+                for name, e in self.expressions["stationary"][point].items()
+            }
+
+    @property
+    def tau_exponent(self) -> dict[str, float]:
+        """Derived exponent of the relaxation time on each side of a critical point."""
+        return {side: float(e) for side, e in self.expressions["tau_exponent"].items()}
+
+    @property
+    def amplitude_ratio(self) -> float:
+        """Derived tau_active / tau_collapsed at equal relative distance from the point."""
+        return float(self.expressions["amplitude_ratio"])
+
+
+def _relaxation_expressions(encoder_variance: str) -> dict:
+    from theory.dynamics import relaxation, scale
+
+    r = relaxation(linear_vae(encoder_variance))
+    d = derive(linear_vae(encoder_variance))
+    a = RelaxationLaws.ARGS[-1]
+    return {
+        "hessian": {
+            p: [[e.subs(scale, a) for e in h.row(i)] for i in range(h.rows)]
+            for p, h in r.hessian.items()
+        },
+        "stationary": {
+            p: {sym.name: d.point(p).values[sym] for sym in d.spec.mode_parameters}
+            for p in ("collapsed", "active")
+        },
+        "tau_exponent": dict(r.tau_exponent),
+        "amplitude_ratio": r.amplitude_ratio,
+    }
+
+
+@cache
+def relaxation_laws(encoder_variance: str) -> RelaxationLaws:
+    """The relaxation laws of the named variant, compiled on first use."""
+    expressions = _cached(
+        "relaxation", encoder_variance, lambda: _relaxation_expressions(encoder_variance)
+    )
+    return RelaxationLaws(encoder_variance, expressions)
