@@ -142,7 +142,7 @@ def test_exact_loss_and_evaluation_match_independent_objective(data: np.ndarray,
     beta, eta2 = 1.4, 0.7
     kw = dict(scale=scale, beta=beta, eta2=eta2, variant=variant)
     loss, _ = loss_and_grads(params, Y, sigma2, **kw)
-    kl, var, neg_elbo = evaluate(params, Y, sigma2, **kw)
+    kl, var, neg_elbo, _ = evaluate(params, Y, sigma2, **kw)
     units = to_data_units(params, mean, scale)
     for p in range(P):
         s2 = np.exp(units["logvar"][p]) if variant == "learnable" else np.full(k, eta2)

@@ -158,7 +158,7 @@ def test_evaluation_is_the_exact_kl_and_a_seeded_monte_carlo_objective():
     X = gaussian_data([2.0, 1.0, 0.5], n=2500, seed=1)  # more rows than one chunk
     params = sweep_params([0, 7], 3, 2, (6,), scale=2.0)
     sigma2 = np.array([0.5, 1.5])
-    kl, var, neg_elbo = evaluate(params, X, sigma2, beta=1.3)
+    kl, var, neg_elbo, _ = evaluate(params, X, sigma2, beta=1.3)
     eps = np.random.default_rng(EVAL_SEED).standard_normal((X.shape[0], 2))
     for p in range(2):
         ref, mu, logvar, _ = reference_forward(params, p, X, eps, sigma2[p], 1.3)

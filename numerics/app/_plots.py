@@ -173,8 +173,8 @@ def plot_training(report, theory: MapResult, out: Path, stem: str = "training") 
         2, 1, figsize=(7, 7), sharex=True, gridspec_kw={"height_ratios": (2.2, 1)}
     )
     k = s.kl.shape[-1]
-    mean = s.kl.mean(axis=1)
-    spread = s.kl.std(axis=1) if len(s.seeds) > 1 else None
+    mean = s.measure.mean(axis=1)  # the principal informations: what is measured
+    spread = s.measure.std(axis=1) if len(s.seeds) > 1 else None
     for j in range(k):
         color = f"C{j % 10}"
         ax.plot(theory.grid, theory.curves[f"kl_{j + 1}"], color=color, lw=1, alpha=0.8)
@@ -195,7 +195,7 @@ def plot_training(report, theory: MapResult, out: Path, stem: str = "training") 
                 a.axvline(m.predicted, color=color, ls="--", lw=0.9)
             if m.estimate is not None:
                 a.axvline(m.estimate, color=color, ls="-", lw=0.9)
-    ax.set_ylabel("KL per latent [nats]")
+    ax.set_ylabel("information per direction [nats]\n(= KL of a mode at the optimum)")
     ax.legend(fontsize=7, loc="upper right")
     ax.set_title(
         f"{_MODEL_NAMES.get(s.model, s.model)} VAE trained on "

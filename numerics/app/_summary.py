@@ -92,7 +92,7 @@ def _mlp_section(mlp: TrainingReport, data: str) -> list[str]:
     idle = [
         m.rank
         for m in mlp.measured
-        if s.sigma2[0] < m.predicted and (mean[:, m.rank - 1] <= ACTIVE_KL).all()
+        if s.sigma2[0] < m.predicted and (s.measure.mean(axis=1)[:, m.rank - 1] <= ACTIVE_KL).all()
     ]
     if idle:
         ranks = ", ".join(str(r) for r in idle)

@@ -209,8 +209,10 @@ def _add_optimiser_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--exact-gradients",
-        action="store_true",
-        help="linear model: exact expectation over q instead of one sample",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="linear model: the exact expectation over q (default) or, with "
+        "--no-exact-gradients, one reparameterised sample per point",
     )
     p.add_argument(
         "--warm-start",
@@ -461,7 +463,7 @@ def _train_options(args: argparse.Namespace) -> tuple[np.ndarray | None, dict]:
     }
     if args.model == "linear":
         options["encoder_variance"] = args.encoder_variance
-        options["exact_expectation"] = args.exact_gradients or None
+        options["exact_expectation"] = args.exact_gradients
     else:
         options["hidden"] = args.hidden
     return grid, options

@@ -52,14 +52,16 @@ class TrainingReport:
         """JSON-ready dictionary (README, "Command line": the keys of ``train --json``)."""
         s = self.sweep
         mean_kl = s.kl.mean(axis=1)
+        measure = s.measure.mean(axis=1)  # what activity is decided on
         points = []
         for i, sig in enumerate(s.sigma2):
             points.append(
                 {
                     "sigma2": float(sig),
                     "kl": mean_kl[i].tolist(),
-                    "active": (mean_kl[i] > ACTIVE_KL).tolist(),
-                    "n_active": int((mean_kl[i] > ACTIVE_KL).sum()),
+                    "information": measure[i].tolist(),
+                    "active": (measure[i] > ACTIVE_KL).tolist(),
+                    "n_active": int((measure[i] > ACTIVE_KL).sum()),
                     "encoder_variance": s.encoder_variance[i].mean(axis=0).tolist(),
                     "neg_elbo": float(s.neg_elbo[i].mean()),
                     **(
@@ -84,7 +86,8 @@ class TrainingReport:
             "measured_critical_sigma2": [m.estimate for m in self.measured],
             "measured": [m.to_dict() for m in self.measured],
             "estimator": ESTIMATOR,
-            "active_kl_threshold": ACTIVE_KL,
+            "active_threshold": ACTIVE_KL,
+            "active_measure": "principal information of the posterior means (nats)",
             "points": points,
         }
 

@@ -36,7 +36,7 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -53,7 +53,7 @@ from numerics.core._validation import (
 )
 from numerics.training._config import TrainingConfig, configure
 from numerics.training._loop import check_finite, eval_chunks, sweep_labels, train_sweep
-from numerics.training._sweep import ACTIVE_KL, SweepResult
+from numerics.training._sweep import ACTIVE_KL, SweepResult, principal_informations
 
 #: Clamp of the log-variance head (the follow-up's protocol).
 LOGVAR_MIN, LOGVAR_MAX = -12.0, 8.0
@@ -247,28 +247,38 @@ def decode(params: dict[str, np.ndarray], z: np.ndarray) -> np.ndarray:
     return np.matmul(g, params["out.W"]) + params["out.b"]
 
 
+class Evaluation(NamedTuple):
+    """What :func:`evaluate` measures on all data, per run."""
+
+    kl: np.ndarray
+    encoder_variance: np.ndarray
+    neg_elbo: np.ndarray
+    information: np.ndarray
+
+
 def evaluate(
     params: dict[str, np.ndarray],
     X: np.ndarray,
     sigma2: np.ndarray,
     beta: float = 1.0,
     seed: int = EVAL_SEED,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-latent KL and encoder variance averaged over all of X, and F.
+) -> Evaluation:
+    """Per-latent KL and encoder variance averaged over all of X, F and the informations.
 
     The KL of q(z|x) from the prior is the exact Gaussian one; F adds the expected
     reconstruction term, estimated with one reparameterised sample per data point
     drawn from ``np.random.default_rng(seed)`` (the same noise for every sweep point).
-
-    Returns ``kl`` (P, k), ``encoder_variance`` (P, k), ``neg_elbo`` (P,), unsorted.
+    ``information`` holds the principal informations
+    (:func:`numerics.training._sweep.principal_informations`) of the posterior means.
+    All arrays unsorted: (P, k), ``neg_elbo`` (P,).
     """
     n, d = X.shape
     s = np.asarray(sigma2, dtype=float)
     P = s.size
     k = params["mu.W"].shape[-1]
     rng = np.random.default_rng(seed)
-    kl = np.zeros((P, k))
-    var = np.zeros((P, k))
+    kl, var, sum_mu = np.zeros((P, k)), np.zeros((P, k)), np.zeros((P, k))
+    sum_mumu = np.zeros((P, k, k))
     sq = np.zeros(P)
     widest = max(d, *(w.shape[-1] for w in params.values()))
     for rows in eval_chunks(n, P * widest):
@@ -277,13 +287,33 @@ def evaluate(
         v = np.exp(logvar)
         kl += objective_pieces().kl(mu * mu, v, logvar, 1.0).sum(axis=1)
         var += v.sum(axis=1)
+        sum_mu += mu.sum(axis=1)
+        sum_mumu += np.matmul(mu.transpose(0, 2, 1), mu)
         eps = rng.standard_normal((xb.shape[0], k))
         resid = xb - decode(params, mu + np.sqrt(v) * eps)
         sq += np.einsum("pbd,pbd->p", resid, resid)
     kl /= n
     var /= n
     neg_elbo = d * objective_pieces().log_normaliser(s) + 0.5 * sq / (n * s) + beta * kl.sum(1)
-    return kl, var, neg_elbo
+    mean_mu = sum_mu / n
+    cov_mu = sum_mumu / n - mean_mu[:, :, None] * mean_mu[:, None, :]
+    return Evaluation(kl, var, neg_elbo, principal_informations(cov_mu, var))
+
+
+@dataclass(frozen=True)
+class MLPState:
+    """Trained MLP VAEs of a sweep (a ``TrainedState``); they work on standardised data."""
+
+    params: dict[str, np.ndarray]
+    mean: np.ndarray
+    scale: float  # x_standardised = (x - mean) / scale
+
+    def posterior(self, run: int, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        one = {name: w[run : run + 1] for name, w in self.params.items()}
+        x = (np.asarray(X, dtype=float) - self.mean) / self.scale
+        mu, logvar = encode(one, x)
+        recon = decode(one, mu)[0] * self.scale + self.mean
+        return mu[0], logvar[0], recon
 
 
 # --------------------------------------------------------------------------- training
@@ -452,17 +482,19 @@ def train_mlp_sweep(
         init_scale=check_positive("init_scale", init_scale),
         dtype=check_choice("dtype", dtype, ("float64", "float32")),
     )
+    mean = X.mean(axis=0) if standardise else np.zeros(d)
     X, scale2 = standardised(X) if standardise else (X, 1.0)
     s_train = s_sorted / scale2
     params = train_sweep(model, X.astype(model.dtype), s_train, config, labels_sigma2=s_sorted)
     params = {name: w.astype(np.float64) for name, w in params.items()}
     sigma2_p = np.repeat(s_train, len(config.seeds))
     with threadpool_limits(1, user_api="blas"), np.errstate(over="ignore", invalid="ignore"):
-        kl, var, neg_elbo = evaluate(params, X, sigma2_p, config.beta)
-    check_finite(neg_elbo, config.steps, sweep_labels(s_sorted, config.seeds))
-    neg_elbo += 0.5 * d * math.log(scale2)  # F of the data as given (F' + d log a)
+        result = evaluate(params, X, sigma2_p, config.beta)
+    check_finite(result.neg_elbo, config.steps, sweep_labels(s_sorted, config.seeds))
+    neg_elbo = result.neg_elbo + 0.5 * d * math.log(scale2)  # F of the data as given
+    state = MLPState(params, mean, math.sqrt(scale2))
     return SweepResult.from_runs(
-        s_sorted, config.seeds, kl, var, neg_elbo, "mlp",
+        s_sorted, config.seeds, result.kl, result.encoder_variance, neg_elbo, "mlp",
         _options(model, config, n, scale2, bool(standardise)),
-        seconds=time.perf_counter() - start,
+        seconds=time.perf_counter() - start, information=result.information, state=state,
     )  # fmt: skip

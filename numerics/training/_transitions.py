@@ -1,27 +1,35 @@
 """Critical points measured from trained sweeps, next to the predicted ones.
 
-Estimator (stated in every output).  Latents are ranked by their trained KL
-(rank 1 = most informative); rank j is predicted to collapse at
-sigma'^2_c = lambda_j / beta.  For each rank, with the KL averaged over seeds:
+Estimator (stated in every output).  What is measured per direction is the principal
+information (:mod:`numerics.training._sweep`: rotation invariant, equal to the mode's KL
+at the optimum of the linear VAE), ranked (rank 1 = most informative); rank j is
+predicted to collapse at the theory's sigma'^2_c of the j-th eigenvalue.  For each rank,
+with the information averaged over seeds:
 
-1. *Bracket*: the last sweep point where the KL of rank j exceeds the activity
-   threshold (1e-3 nats, README "Training confirmation") and the next sweep point: where the
-   trained models were seen to collapse.  Near sigma'^2_c the objective is flat in
-   the collapsing direction and training relaxes slowly (critical slowing down), so
-   a latent lingers just above the threshold a little past its transition and the
-   bracket is biased towards larger sigma'^2.
-2. *Estimate*: extrapolation from points away from the transition, where training
+1. *Estimate*: extrapolation from points away from the transition, where training
    has converged.  The learnable-variance theory gives
    KL = (1/2) log(lambda / (beta sigma'^2)) on the active side (``Derivation.optimum``):
    a straight line in log sigma'^2 with a root at sigma'^2_c.  A least-squares line
-   of KL against log sigma'^2 through the last ``fit_points`` points with
-   KL >= ``fit_floor`` (10x the activity threshold) is extrapolated to KL = 0.  Only
-   the shape of the law is used, not its amplitude or its root; the estimate is exact
-   for that law and, for any law with critical exponent 1 (the fixed-variance
-   variant, the MLP), biased only by the curvature over the fitted range.
+   through the last ``fit_points`` points with information >= ``fit_floor`` (10x the
+   activity threshold) is extrapolated to zero.  Only the shape of the law is used,
+   not its amplitude or its root; the estimate is exact for that law and, for any law
+   with critical exponent 1 (the fixed-variance variant, the MLP), biased only by the
+   curvature over the fitted range.
+2. *Bracket*: the last sweep point at or below the estimate where the direction is
+   active (information above 1e-3 nats, README "Training confirmation") and the first
+   sweep point above the estimate: where the trained models were seen active, and the
+   estimate inside.  Near sigma'^2_c the objective
+   is flat in the collapsing direction, so training relaxes slowly (critical slowing
+   down) and one-sample noise is damped least: a direction can stay just above the
+   threshold past its transition.  Such points are reported as ``lingering`` (the
+   largest one), not as the bracket.
 3. *Uncertainty*: the standard error of the root from the fit's residuals (delta
-   method), or with several seeds the spread of the per-seed estimates over
-   sqrt(R).  With fewer than two points above ``fit_floor`` the bracket midpoint is
+   method), or with several seeds the spread of the per-seed estimates over sqrt(R),
+   combined with the systematic error the fit window shows: how far the root moves when
+   the line is fitted through the ``fit_points`` points before those used.  With one
+   seed the residuals cannot see noise that all sweep points share
+   (they train on common random numbers): run several seeds for an uncertainty that
+   covers it.  With fewer than two points above ``fit_floor`` the bracket midpoint is
    the estimate and half the bracket width its uncertainty.
 """
 
@@ -41,10 +49,11 @@ FIT_FLOOR = 10 * ACTIVE_KL
 FIT_POINTS = 4
 
 ESTIMATOR = (
-    f"least-squares line of KL against log sigma'^2 through the last {FIT_POINTS} sweep "
-    f"points of each latent rank with KL >= {FIT_FLOOR:g}, extrapolated to KL = 0 "
-    "(exact for KL = 1/2 log(lambda / beta sigma'^2)); bracket: the last sweep point "
-    f"with KL > {ACTIVE_KL:g} and the next one"
+    f"least-squares line of the principal information against log sigma'^2 through the "
+    f"last {FIT_POINTS} sweep points of each rank with information >= {FIT_FLOOR:g}, "
+    "extrapolated to 0 (exact for KL = 1/2 log(lambda / beta sigma'^2)); bracket: the last "
+    f"sweep point at or below the estimate with information > {ACTIVE_KL:g} and the first "
+    "point above the estimate"
 )
 
 
@@ -64,6 +73,7 @@ class MeasuredTransition:
     bracket: tuple[float, float] | None
     stderr: float | None
     method: str
+    lingering: float | None = None
 
     @property
     def relative_error(self) -> float | None:
@@ -103,30 +113,65 @@ def _root(log_s: np.ndarray, kl: np.ndarray) -> tuple[float, float] | None:
     return root, root * math.sqrt(var_fit) / abs(slope)
 
 
-def _estimate(sig: np.ndarray, kl: np.ndarray, threshold: float, fit_floor: float, fit_points: int):
-    """(estimate, stderr, bracket, method) for one KL curve.
+def _bracket(sig: np.ndarray, active: np.ndarray, estimate: float) -> tuple[float, float] | None:
+    """The last active sweep point at or below ``estimate`` and the first point above it.
 
-    Unresolved (estimate, stderr and bracket None; ``method`` says why): the latent is
-    ``never active``, or its transition lies ``beyond the sweep`` (the fitted root is
-    past the last point, or without a fit the latent is still active there).  The
-    bracket is None when the latent is still active at the last point (a lingering
-    latent whose fitted root lies inside the sweep).
+    The trained models are seen active at the low end, and the estimate lies inside.
+    Past its transition a direction can stay just above the activity threshold for a
+    while (critical slowing down, and one-sample noise that the vanishing curvature
+    does not damp); those lingering points lie beyond the extrapolated root and are
+    reported as ``lingering``, not as the bracket.
+    """
+    below = np.flatnonzero(active & (sig <= estimate))
+    above = np.flatnonzero(sig > estimate)
+    if below.size == 0 or above.size == 0:
+        return None
+    return float(sig[below[-1]]), float(sig[above[0]])
+
+
+def _window_shift(sig, kl, above, root: float, fit_points: int) -> float:
+    """How far the root moves when the fit uses the ``fit_points`` points before its own.
+
+    Training converges last next to the transition (critical slowing down), so a
+    systematic error of the fitted points shows as a root that depends on where the
+    window sits; this shift is added to the uncertainty (0 when there are too few points).
+    """
+    earlier = above[-2 * fit_points : -fit_points]
+    if earlier.size < 2:
+        return 0.0
+    other = _root(np.log(sig[earlier]), kl[earlier])
+    return 0.0 if other is None else abs(other[0] - root)
+
+
+def _estimate(sig: np.ndarray, kl: np.ndarray, threshold: float, fit_floor: float, fit_points: int):
+    """(estimate, stderr, bracket, method, lingering) for one curve of a direction.
+
+    Unresolved (estimate, stderr and bracket None; ``method`` says why): the direction
+    is ``never active``, or its transition lies ``beyond the sweep`` (the fitted root is
+    past the last point, or without a fit the direction is still active there).
+    ``lingering`` is the largest sweep point beyond the bracket where the direction is
+    still above the threshold (None if there is none).
     """
     active = kl > threshold
     if not active.any():
-        return None, None, None, "never active"
+        return None, None, None, "never active", None
     last = int(np.flatnonzero(active)[-1])
-    bracket = None if last == sig.size - 1 else (float(sig[last]), float(sig[last + 1]))
-    idx = np.flatnonzero(kl >= fit_floor)[-fit_points:]
+    above = np.flatnonzero(kl >= fit_floor)
+    idx = above[-fit_points:]
     fit = _root(np.log(sig[idx]), kl[idx])
     if fit is not None:
-        if fit[0] > sig[-1]:  # extrapolated beyond the sweep: not measured by it
-            return None, None, None, "beyond the sweep"
-        return fit[0], fit[1], bracket, "log-extrapolation"
-    if bracket is None:
-        return None, None, None, "beyond the sweep"
-    mid = 0.5 * (bracket[0] + bracket[1])
-    return mid, 0.5 * (bracket[1] - bracket[0]), bracket, "bracket midpoint"
+        fit = (fit[0], math.hypot(fit[1], _window_shift(sig, kl, above, fit[0], fit_points)))
+    if fit is not None and fit[0] > sig[-1]:  # extrapolated beyond the sweep
+        return None, None, None, "beyond the sweep", None
+    if fit is None:
+        if last == sig.size - 1:
+            return None, None, None, "beyond the sweep", None
+        bracket = (float(sig[last]), float(sig[last + 1]))
+        mid = 0.5 * (bracket[0] + bracket[1])
+        return mid, 0.5 * (bracket[1] - bracket[0]), bracket, "bracket midpoint", None
+    bracket = _bracket(sig, active, fit[0])
+    lingering = float(sig[last]) if bracket is None or sig[last] > bracket[1] else None
+    return fit[0], fit[1], bracket, "log-extrapolation", lingering
 
 
 def measure_transitions(
@@ -165,19 +210,25 @@ def measure_transitions(
     predicted = np.asarray(predicted, dtype=float)
     out = []
     for j, pred in enumerate(predicted):
-        if j >= result.kl.shape[-1]:
+        values = result.measure  # principal informations (numerics/training/_sweep.py)
+        if j >= values.shape[-1]:
             break
-        mean_kl = result.kl[:, :, j].mean(axis=1)
-        estimate, stderr, bracket, method = _estimate(
+        mean_kl = values[:, :, j].mean(axis=1)
+        estimate, stderr, bracket, method, lingering = _estimate(
             sig, mean_kl, threshold, fit_floor, fit_points
         )
-        if estimate is not None and result.kl.shape[1] > 1:  # the spread over seeds
+        if estimate is not None and values.shape[1] > 1:  # the spread over seeds
             per_seed = [
-                _estimate(sig, result.kl[:, r, j], threshold, fit_floor, fit_points)[0]
-                for r in range(result.kl.shape[1])
+                _estimate(sig, values[:, r, j], threshold, fit_floor, fit_points)[0]
+                for r in range(values.shape[1])
             ]
             values = [v for v in per_seed if v is not None]
             if len(values) > 1:
-                stderr = float(np.std(values, ddof=1) / math.sqrt(len(values)))
-        out.append(MeasuredTransition(j + 1, float(pred), estimate, bracket, stderr, method))
+                spread = float(np.std(values, ddof=1) / math.sqrt(len(values)))
+                shift = _window_shift(sig, mean_kl, np.flatnonzero(mean_kl >= fit_floor),
+                                      estimate, fit_points)  # fmt: skip
+                stderr = math.hypot(spread, shift)
+        out.append(
+            MeasuredTransition(j + 1, float(pred), estimate, bracket, stderr, method, lingering)
+        )
     return out
