@@ -7,6 +7,7 @@ computed exactly in rationals.  Tolerances are explicit; no test depends on wall
 
 from __future__ import annotations
 
+import warnings
 from fractions import Fraction
 
 import mpmath
@@ -20,8 +21,12 @@ from numerics.spectra._covariance import (
     METHODS,
     SpectrumResult,
     covariance_spectrum,
-    ritz_error_bounds,
 )
+from numerics.spectra._krylov import ritz_error_bounds
+
+# Every test here runs with NumPy's RuntimeWarnings as errors: overflow that the code expects
+# and detects (huge entries, NaN, inf) must be reported as InputError, never leak a warning.
+pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
 
 ALL = ("eigh", "gram", "krylov", "mixed", "auto")
 TALL = ("eigh", "krylov", "mixed", "auto")  # the N x N "gram" is for N < d: small N only
@@ -232,6 +237,16 @@ def test_gram_for_wide_data() -> None:
     assert np.all(res.eigenvalues[:11] > 0)
 
 
+def test_gram_without_the_syrk_shortcut(monkeypatch) -> None:
+    """Large N takes a plain GEMM for the N x N Gram matrix (NumPy's B @ B.T crashes there)."""
+    from numerics.spectra import _direct
+
+    monkeypatch.setattr(_direct, "_SYRK_MAX_OUTPUT", 0)
+    X = smooth_data(40, 90, seed=4)
+    res = covariance_spectrum(X, top=5, method="gram")
+    assert max_rel(res.eigenvalues, numpy_spectrum(X)[:5]) <= 1e-12
+
+
 def test_single_row_is_zero_covariance() -> None:
     res = covariance_spectrum(np.array([[1.0, 2.0, 3.0]]))
     np.testing.assert_array_equal(res.eigenvalues, np.zeros(3))
@@ -394,3 +409,38 @@ def test_non_finite_in_memmap(tmp_path) -> None:
     np.save(tmp_path / "bad.npy", X)
     with pytest.raises(ValueError, match=r"X\[0, 3\] = nan"):
         covariance_spectrum(np.load(tmp_path / "bad.npy", mmap_mode="r"), top=1)
+
+
+@pytest.mark.parametrize("method", ALL)
+@pytest.mark.parametrize("where", ["one entry", "pilot rows", "every entry"])
+@pytest.mark.parametrize("value", [1e300, 1e155, float("nan"), float("inf")])
+def test_huge_or_non_finite_values_raise_without_warnings(method, where, value) -> None:
+    """Squares of 1e155 overflow float64 (1e310 > 1.8e308): one InputError, no RuntimeWarning.
+
+    Entries in a middle chunk, in the rows the pilot mean and the Krylov start read first,
+    or everywhere (the data scaled by ``value``).
+    """
+    X = spiked_data(600, 30, [9.0, 4.0], seed=15)
+    if where == "one entry":
+        X[437, 11] = value
+    elif where == "pilot rows":
+        X[:5, 11] = value
+    else:
+        X *= value
+    finite = np.isfinite(value)
+    match = "overflows float64" if finite else "is not finite"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any warning at all fails the test
+        for centred in (True, False):
+            with pytest.raises(InputError, match=match):
+                covariance_spectrum(X, top=2, method=method, centred=centred, chunk_rows=50)
+
+
+@pytest.mark.parametrize("method", ALL)
+def test_tiny_values_without_warnings(method: str) -> None:
+    """Data of size 1e-160: squares underflow to subnormals or 0, quietly; values >= 0."""
+    X = spiked_data(600, 30, [9.0, 4.0], seed=15) * 1e-160
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = covariance_spectrum(X, top=2, method=method, chunk_rows=50)
+    assert np.all(np.isfinite(res.eigenvalues)) and np.all(res.eigenvalues >= 0)

@@ -1,6 +1,8 @@
 """Spectra: eigenvalues of data covariances, in float64 and certified arbitrary precision.
 
-``covariance_spectrum`` chooses between direct and Krylov methods by a cost model;
+``covariance_spectrum`` chooses between direct and Krylov methods by a cost model
+(``_covariance`` dispatches to ``_direct``, ``_krylov`` with ``_passes`` and ``_starts``, over
+the row access of ``_rows``; ``_cost`` predicts the seconds);
 ``certified_covariance_spectrum`` gives eigenvalues with rigorous error bounds;
 ``exact_thresholds`` turns either into critical values with a certified bound on the
 printed decimals.  Layer above :mod:`numerics.data` and :mod:`numerics.core`.
@@ -14,12 +16,8 @@ from numerics.spectra._certified import (
     format_significant,
     printed_error_bound,
 )
-from numerics.spectra._covariance import (
-    METHODS,
-    SpectrumResult,
-    covariance_spectrum,
-    predicted_seconds,
-)
+from numerics.spectra._cost import predicted_seconds
+from numerics.spectra._covariance import METHODS, SpectrumResult, covariance_spectrum
 from numerics.spectra._exact import ExactThresholds, exact_thresholds
 
 __all__ = [

@@ -652,15 +652,7 @@ def _oa_step(
     # second term: the Newton correction E_ij has an error of ~ 2^(c-p) / gap, which for a
     # relative gap below 2^-32 would spoil the orthogonality of V by more than 2^(32-p);
     # inside a cluster the rotation below costs no orthogonality.
-    sep = max(omega, 1 << max(0, p - _CLUSTER_BITS))
-    order = sorted(range(m), key=lambda i: lam[i])
-    label = [0] * m
-    clusters: list[list[int]] = [[order[0]]]
-    for prev, i in itertools.pairwise(order):
-        if lam[i] - lam[prev] > sep:
-            clusters.append([])
-        clusters[-1].append(i)
-        label[i] = len(clusters) - 1
+    clusters, label = _clusters(lam, max(omega, 1 << max(0, p - _CLUSTER_BITS)))
     E = np.empty((m, m), dtype=object)
     for i in range(m):
         for j in range(m):
@@ -672,29 +664,58 @@ def _oa_step(
         [[(v + half) >> p for v in row] for row in _exact_matmul(P, E).tolist()], dtype=object
     )
     for cl in clusters:
-        if len(cl) < 2:
-            continue
-        # Rayleigh matrix of the re-orthogonalised columns, to first order: S + lambda R
-        # (the lambda R term removes the non-orthogonality of V, as in E_ij above).
-        lbar = sum(lam[i] for i in cl) // len(cl)
-        # Shifted by -2 lbar I (which keeps eigenvectors) so that H is of the cluster's width.
-        H = np.array(
-            [
-                [
-                    s[i][j]
-                    + s[j][i]
-                    + ((lbar * (r[i][j] + r[j][i])) >> p)
-                    - (2 * lbar if i == j else 0)
-                    for j in cl
-                ]
-                for i in cl
-            ],
-            dtype=object,
-        )
-        W = _integer_eigenvectors(H, p, depth + 1)
-        PC = _exact_matmul(P[:, cl], W)
-        P[:, cl] = np.array([[(v + half) >> p for v in row] for row in PC.tolist()], dtype=object)
+        if len(cl) >= 2:
+            _rotate_cluster(P, cl, s, r, lam, p, depth)
     return P, acc
+
+
+def _clusters(lam: list[int], sep: int) -> tuple[list[list[int]], list[int]]:
+    """Runs of sorted ``lam`` with consecutive gaps <= ``sep``, and each index's run number."""
+    order = sorted(range(len(lam)), key=lambda i: lam[i])
+    label = [0] * len(lam)
+    clusters: list[list[int]] = [[order[0]]]
+    for prev, i in itertools.pairwise(order):
+        if lam[i] - lam[prev] > sep:
+            clusters.append([])
+        clusters[-1].append(i)
+        label[i] = len(clusters) - 1
+    return clusters, label
+
+
+def _rotate_cluster(
+    P: np.ndarray,
+    cl: list[int],
+    s: list[list[int]],
+    r: list[list[int]],
+    lam: list[int],
+    p: int,
+    depth: int,
+) -> None:
+    """Rotate the columns ``cl`` of P (in place) by the eigenvectors of their Rayleigh block.
+
+    The block is the first-order Rayleigh matrix S + lambda R of the re-orthogonalised
+    columns (the lambda R term removes the non-orthogonality of V, as in E_ij of
+    :func:`_oa_step`), eigen-solved recursively to full precision.
+    """
+    half = 1 << (p - 1)
+    lbar = sum(lam[i] for i in cl) // len(cl)
+    # Shifted by -2 lbar I (which keeps eigenvectors) so that H is of the cluster's width.
+    H = np.array(
+        [
+            [
+                s[i][j]
+                + s[j][i]
+                + ((lbar * (r[i][j] + r[j][i])) >> p)
+                - (2 * lbar if i == j else 0)
+                for j in cl
+            ]
+            for i in cl
+        ],
+        dtype=object,
+    )
+    W = _integer_eigenvectors(H, p, depth + 1)
+    PC = _exact_matmul(P[:, cl], W)
+    P[:, cl] = np.array([[(v + half) >> p for v in row] for row in PC.tolist()], dtype=object)
 
 
 def _integer_eigenvectors(H: np.ndarray, p: int, depth: int = 0) -> np.ndarray:
