@@ -448,3 +448,22 @@ def relaxation_laws(encoder_variance: str) -> RelaxationLaws:
         "relaxation", encoder_variance, lambda: _relaxation_expressions(encoder_variance)
     )
     return RelaxationLaws(encoder_variance, expressions)
+
+
+@cache
+def sample_spike_law() -> Law:
+    """:func:`theory.random_matrix.sample_spike` compiled, arguments ``(l, s, gamma)``.
+
+    Both branches of the Piecewise are evaluated by NumPy, the separated one divides by
+    zero at the bulk (x = 1) where the other branch is the one selected: those warnings
+    are silenced, and the selected values are finite.
+    """
+    from theory import random_matrix as rm
+
+    law = _compile(rm.sample_spike(), (rm.spike, rm.bulk, rm.gamma))
+
+    def sample(l, s, gamma):  # noqa: E741 - the papers' name of a spike
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return law(l, s, gamma)
+
+    return sample

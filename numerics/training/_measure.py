@@ -15,6 +15,8 @@ from numerics.core._maps import MapResult, collapse_map
 from numerics.core._optimum import thresholds
 from numerics.core._validation import InputError
 from numerics.spectra._covariance import covariance_spectrum
+from numerics.training._residual import ESTIMATOR as RESIDUAL_ESTIMATOR
+from numerics.training._residual import ResidualPrediction, residual_predictions
 from numerics.training._sweep import ACTIVE_KL, SweepResult
 from numerics.training._transitions import ESTIMATOR, MeasuredTransition, measure_transitions
 
@@ -37,7 +39,9 @@ class TrainingReport:
     """A trained sweep with predicted and measured critical points.
 
     ``theory`` holds the linear theory's curves over the sweep's range (the optimum's
-    KL per latent and the number of active latents), drawn under the trained points.
+    KL per latent and the number of active latents), drawn under the trained points;
+    ``residual`` the residual-spectrum prediction of each rank's step
+    (:mod:`numerics.training._residual`), when the trained models and data were kept.
     """
 
     sweep: SweepResult
@@ -47,6 +51,12 @@ class TrainingReport:
     beta: float
     data: dict[str, Any]
     theory: MapResult | None = None
+    residual: list[ResidualPrediction] | None = None
+
+    def _residual_steps(self) -> list[float | None]:
+        """The residual-spectrum prediction per rank, in the order of ``predicted``."""
+        by_rank = {r.rank: r.critical_sigma2 for r in self.residual or []}
+        return [by_rank.get(m.rank) for m in self.measured]
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary (README, "Command line": the keys of ``train --json``)."""
@@ -84,6 +94,9 @@ class TrainingReport:
             "eigenvalues": self.eigenvalues.tolist(),
             "predicted_critical_sigma2": self.predicted.tolist(),
             "measured_critical_sigma2": [m.estimate for m in self.measured],
+            "residual_critical_sigma2": self._residual_steps(),
+            "residual": [r.to_dict() for r in self.residual or []],
+            "residual_estimator": RESIDUAL_ESTIMATOR,
             "measured": [m.to_dict() for m in self.measured],
             "estimator": ESTIMATOR,
             "active_threshold": ACTIVE_KL,
@@ -141,7 +154,7 @@ def train_and_measure(
 
         options.pop("encoder_variance", None)
         sweep = train_mlp_sweep(X, grid, beta=beta, latent_dim=latent_dim, **options)
-    return measured_report(sweep, spectrum, beta, data or {}, variant)
+    return measured_report(sweep, spectrum, beta, data or {}, variant, X)
 
 
 def measured_report(
@@ -150,8 +163,13 @@ def measured_report(
     beta: float,
     data: dict[str, Any],
     variant: str = "learnable",
+    X: np.ndarray | None = None,
 ) -> TrainingReport:
-    """Predictions of the theory for a trained sweep, the measured transitions beside them."""
+    """Predictions of the theory for a trained sweep, the measured transitions beside them.
+
+    With the data ``X`` the sweep was trained on (and its trained models kept), each
+    rank also gets its residual-spectrum prediction.
+    """
     k = sweep.kl.shape[-1]
     predicted = np.array(thresholds(eigenvalues, beta, k, variant).critical_sigma2)
     theory = collapse_map(
@@ -159,4 +177,8 @@ def measured_report(
         lo=float(sweep.sigma2[0]), hi=float(sweep.sigma2[-1]), points=400,
     )  # fmt: skip
     measured = measure_transitions(sweep, predicted)
-    return TrainingReport(sweep, eigenvalues, predicted, measured, beta, data, theory)
+    residual = None
+    if X is not None and sweep.state is not None:
+        steps = [m.estimate for m in measured]
+        residual = residual_predictions(sweep, X, steps, beta, variant)
+    return TrainingReport(sweep, eigenvalues, predicted, measured, beta, data, theory, residual)

@@ -48,6 +48,20 @@ def principal_informations(cov_mu: np.ndarray, mean_var: np.ndarray) -> np.ndarr
     return 0.5 * np.log1p(np.maximum(e, 0.0))
 
 
+def active_codes(mu: np.ndarray, logvar: np.ndarray, threshold: float = ACTIVE_KL) -> np.ndarray:
+    """The posterior means along the active principal directions, (N, |A|).
+
+    The principal directions of (Cov(mu), diag(E s^2)) whose information exceeds
+    ``threshold``: what the active latents encode, whichever way training rotated them.
+    """
+    var = np.exp(logvar).mean(axis=0)
+    scale = 1.0 / np.sqrt(var)
+    cov = np.cov(mu.T, bias=True).reshape(mu.shape[1], mu.shape[1])
+    e, u = np.linalg.eigh(scale[:, None] * cov * scale[None, :])
+    keep = 0.5 * np.log1p(np.maximum(e, 0.0)) > threshold
+    return (mu * scale) @ u[:, keep]
+
+
 class TrainedState(Protocol):
     """The trained models of a sweep, able to encode and reconstruct data."""
 
