@@ -27,6 +27,15 @@ def _fixtures(folder) -> None:
     np.save(folder / "strings.npy", np.array([["a", "b"], ["c", "d"]]))
     np.savez(folder / "two.npz", a=np.ones((3, 2)), b=np.ones((3, 2)))
     np.savez(folder / "ok.npz", X=rng.standard_normal((30, 2)))
+    good = rng.standard_normal((40, 2))
+    np.savez(folder / "post.npz", mu=good, logvar=good)
+    np.savez(folder / "post_rows.npz", mu=good[:30], logvar=good[:30])
+    np.savez(folder / "post_shapes.npz", mu=good, logvar=good[:, :1])
+    np.savez(folder / "post_nan.npz", mu=good * np.nan, logvar=good)
+    np.savez(folder / "post_huge.npz", mu=good, logvar=good * 1e4)
+    np.savez(folder / "post_recon.npz", mu=good, logvar=good, reconstruction=good)
+    np.savez(folder / "post_sigma.npz", mu=good, logvar=good, sigma2=np.array(2.0))
+    np.savez(folder / "post_nomu.npz", logvar=good)
     data = (folder / "ok.npz").read_bytes()
     (folder / "truncated.npz").write_bytes(data[: len(data) // 2])
     (folder / "notzip.npz").write_text("these are not the bytes of a zip archive")
@@ -208,6 +217,60 @@ CASES: dict[str, tuple[list[str], str]] = {
     "dynamics reversed range": (["dynamics", *SPEC, "--sigma2-range", "3:1"], "3.0:1.0"),
     "dynamics out is a file": (["dynamics", *SPEC, "--out", "afile"], "afile"),
     "dynamics zero spectrum": (["dynamics", "--spectrum", "0,0"], "every eigenvalue is 0"),
+    # --- diagnose
+    "diagnose without data": (
+        ["diagnose", *SPEC, "--posterior", "post.npz", "--sigma2", "1"],
+        "needs the data",
+    ),
+    "diagnose missing posterior": (
+        ["diagnose", "--data", "good.npy", "--posterior", "none.npz", "--sigma2", "1"],
+        "none.npz",
+    ),
+    "diagnose not npz": (
+        ["diagnose", "--data", "good.npy", "--posterior", "good.npy", "--sigma2", "1"],
+        ".npz",
+    ),
+    "diagnose no mu": (
+        ["diagnose", "--data", "good.npy", "--posterior", "post_nomu.npz", "--sigma2", "1"],
+        "mu and logvar",
+    ),
+    "diagnose rows": (
+        ["diagnose", "--data", "good.npy", "--posterior", "post_rows.npz", "--sigma2", "1"],
+        "N = 40",
+    ),
+    "diagnose shapes": (
+        ["diagnose", "--data", "good.npy", "--posterior", "post_shapes.npz", "--sigma2", "1"],
+        "same shape",
+    ),
+    "diagnose nan": (
+        ["diagnose", "--data", "good.npy", "--posterior", "post_nan.npz", "--sigma2", "1"],
+        "non-finite",
+    ),
+    "diagnose overflow": (
+        ["diagnose", "--data", "good.npy", "--posterior", "post_huge.npz", "--sigma2", "1"],
+        "logvar",
+    ),
+    "diagnose recon columns": (
+        ["diagnose", "--data", "good.npy", "--posterior", "post_recon.npz", "--sigma2", "1"],
+        "columns",
+    ),
+    "diagnose contradicts": (
+        ["diagnose", "--data", "good.npy", "--posterior", "post_sigma.npz", "--sigma2", "1"],
+        "contradicts",
+    ),
+    "diagnose sigma2 zero": (
+        ["diagnose", "--data", "good.npy", "--posterior", "post.npz", "--sigma2", "0"],
+        "sigma2=0.0",
+    ),
+    "export not npz": (["train", "--data", "digits", "--export-posterior", "1", "x.txt"], ".npz"),
+    "export negative": (
+        ["train", "--data", "digits", "--export-posterior", "-1", "x.npz"],
+        "SIGMA2",
+    ),
+    "export over a file": (
+        ["train", "--data", "digits", "--export-posterior", "1", "afile/x.npz"],
+        "afile",
+    ),
     # --- derive
     "derive out is a file": (["derive", "--out", "afile"], "afile"),
     "derive out under a file": (["derive", "--out", "afile/x"], "afile"),

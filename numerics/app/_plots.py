@@ -257,3 +257,22 @@ def plot_relaxation(result, out: Path, stem: str = "relaxation") -> list[Path]:
         fontsize=9,
     )
     return _save(fig, out, stem)
+
+
+def plot_diagnosis(result, out: Path, stem: str = "diagnosis") -> list[Path]:
+    """KL per latent (sorted) of the diagnosed model against the linear optimum's."""
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    kl = np.sort(np.asarray(result.kl))[::-1]
+    ranks = np.arange(1, kl.size + 1)
+    ax.bar(ranks, kl, color="C0", alpha=0.8, label="model (KL per latent, sorted)")
+    ax.plot(ranks[: len(result.optimum_kl)], result.optimum_kl, "o--", color="C3",
+            label="linear theory at this sigma'^2")  # fmt: skip
+    ax.axhline(ACTIVE_KL, color="0.5", lw=0.8, ls=":", label=f"active above {ACTIVE_KL:g} nats")
+    ax.set_yscale("symlog", linthresh=1e-3)
+    ax.set_xlabel("latent (sorted by KL)")
+    ax.set_ylabel("KL(q(z|x) || p(z)) [nats]")
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    ax.set_title(f"sigma'^2 = {result.sigma2:g}, beta = {result.beta:g}\n{result.verdict}",
+                 fontsize=8, wrap=True)  # fmt: skip
+    ax.legend(fontsize=7)
+    return _save(fig, out, stem)

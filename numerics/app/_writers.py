@@ -11,9 +11,12 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import numpy as np
+
 from numerics.app._output import OutputFolder, strict_json
 from numerics.app._plots import (
     plot_derivatives,
+    plot_diagnosis,
     plot_kl,
     plot_phase_diagram,
     plot_relaxation,
@@ -21,6 +24,7 @@ from numerics.app._plots import (
     plot_training,
 )
 from numerics.core._maps import MapResult, PhaseDiagram
+from numerics.core._validation import InputError
 from numerics.training._sweep import ACTIVE_KL
 
 #: The files of a map (``map_files``) and of a trained sweep (``training_files``).
@@ -31,6 +35,7 @@ MAP_FILES = [
 ]  # fmt: skip
 TRAINING_FILES = ["training.png", "training.pdf", "train.json", "points.csv"]
 DYNAMICS_FILES = ["relaxation.png", "relaxation.pdf", "dynamics.json", "relaxation.csv"]
+DIAGNOSIS_FILES = ["diagnosis.png", "diagnosis.pdf", "diagnosis.json"]
 
 
 def _write_csv(path: Path, header: list[str], rows) -> None:
@@ -139,3 +144,48 @@ def write_dynamics(result, out: Path) -> list[Path]:
     with folder.staged() as scratch:
         dynamics_files(result, scratch)
     return folder.published
+
+
+def diagnosis_files(result, folder: Path) -> None:
+    """diagnosis.png/pdf (KL per latent against the theory) and diagnosis.json."""
+    folder.mkdir(parents=True, exist_ok=True)
+    plot_diagnosis(result, folder)
+    (folder / "diagnosis.json").write_text(strict_json(result.to_dict()))
+
+
+def write_diagnosis(result, out: Path) -> list[Path]:
+    """:func:`diagnosis_files` into ``out``, all or nothing; returns the written paths."""
+    folder = OutputFolder(out).check(DIAGNOSIS_FILES)
+    with folder.staged() as scratch:
+        diagnosis_files(result, scratch)
+    return folder.published
+
+
+def check_posterior_target(sigma2: str, path: str) -> tuple[float, Path]:
+    """The ``--export-posterior SIGMA2 FILE.npz`` arguments, checked before training."""
+    from numerics.app._sources import parse_exact
+
+    value = float(parse_exact(sigma2, "--export-posterior SIGMA2"))
+    if not value > 0:
+        raise InputError(f"--export-posterior SIGMA2={sigma2}: expected a number > 0")
+    target = Path(path)
+    if target.suffix.lower() != ".npz":
+        raise InputError(f"--export-posterior FILE={path!r}: expected a .npz file name")
+    OutputFolder(target.parent if str(target.parent) else Path("."), "--export-posterior").check(
+        [target.name]
+    )
+    return value, target
+
+
+def write_posterior(sweep, X, sigma2: float, target: Path) -> tuple[Path, float]:
+    """mu, logvar and reconstruction (first seed, the sweep point nearest ``sigma2``) on X;
+    returns the file and the sweep point's sigma'^2 (recorded in the file)."""
+    i = int(np.argmin(np.abs(np.log(sweep.sigma2 / sigma2))))
+    mu, logvar, recon = sweep.state.posterior(i * len(sweep.seeds), X)
+    folder = OutputFolder(target.parent, "--export-posterior")
+    with folder.staged() as scratch:
+        np.savez(
+            scratch / target.name, mu=mu, logvar=logvar, reconstruction=recon,
+            sigma2=np.array(sweep.sigma2[i]), model=np.array(sweep.model),
+        )  # fmt: skip
+    return folder.published[0], float(sweep.sigma2[i])

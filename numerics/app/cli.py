@@ -194,6 +194,11 @@ def _train_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--out", type=Path, default=None, help="folder for the figure and data")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.add_argument(
+        "--export-posterior", nargs=2, metavar=("SIGMA2", "FILE.npz"), default=None,
+        help="write mu, logvar and reconstruction of the sweep point nearest SIGMA2 "
+        "(seed 0) on the data, for `vae-collapse diagnose`",
+    )  # fmt: skip
 
 
 def _add_optimiser_options(p: argparse.ArgumentParser) -> None:
@@ -236,6 +241,21 @@ def _dynamics_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, default=None, help="folder for the figure and data")
 
 
+def _diagnose_parser(p: argparse.ArgumentParser) -> None:
+    _add_source_options(p)
+    p.add_argument(
+        "--posterior", type=Path, required=True, metavar="FILE.npz",
+        help="mu and logvar (N x k) of the encoder on the data's rows, and optionally "
+        "reconstruction (N x d): the decoder mean at the posterior mean",
+    )  # fmt: skip
+    p.add_argument("--sigma2", type=_number, required=True, help="the model's sigma'^2")
+    p.add_argument(
+        "--beta", type=_exact, default=Fraction(1), help="KL weight beta > 0 (default 1)"
+    )
+    p.add_argument("--out", type=Path, default=None, help="folder for the figure and JSON")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+
 def _report_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", default="digits", metavar="SOURCE", help="data (default digits)")
     p.add_argument("--out", type=Path, default=Path("report"), help="output folder")
@@ -251,6 +271,7 @@ _SUBCOMMANDS = {
     "map": ("KL, F and their derivatives across every transition", _map_parser),
     "train": ("train VAEs across a sweep and measure the transitions", _train_parser),
     "dynamics": ("relaxation times of training across the transitions", _dynamics_parser),
+    "diagnose": ("which latents of a VAE trained anywhere collapsed, and why", _diagnose_parser),
     "report": ("the whole pipeline on one data set (default: digits)", _report_parser),
 }
 
@@ -495,6 +516,11 @@ def _run_train(args: argparse.Namespace) -> None:
         from numerics.app._writers import TRAINING_FILES
 
         OutputFolder(args.out).check(TRAINING_FILES)
+    export = None
+    if args.export_posterior is not None:
+        from numerics.app._writers import check_posterior_target, write_posterior
+
+        export = check_posterior_target(*args.export_posterior)
     source = from_data(args.data, args.moment, args.scale)
     X = np.asarray(source.dataset.X, dtype=float) * source.scale
     keep_freed_memory()  # training temporaries without page faults (training/_allocator.py)
@@ -510,6 +536,9 @@ def _run_train(args: argparse.Namespace) -> None:
         **options,
     )
     paths = write_training(report, args.out) if args.out is not None else []
+    if export is not None:
+        path, point = write_posterior(report.sweep, X, *export)
+        paths.append(f"{path} (posterior at sigma2 = {point:.10g}, seed {report.sweep.seeds[0]})")
     if args.json:
         print(strict_json(report.to_dict()))
         return
@@ -575,6 +604,56 @@ def _print_dynamics(result) -> None:
         )
 
 
+def _run_diagnose(args: argparse.Namespace) -> None:
+    from numerics.data._datasets import load_arrays
+    from numerics.training._diagnose import diagnose
+
+    if args.data is None:
+        raise UsageError("diagnose needs the data (--data) the posterior was computed on")
+    if args.moment == "uncentred":
+        raise UsageError("diagnose uses the centred covariance")
+    if args.out is not None:
+        from numerics.app._writers import DIAGNOSIS_FILES
+
+        OutputFolder(args.out).check(DIAGNOSIS_FILES)
+    arrays = load_arrays(args.posterior)
+    source = from_data(args.data, args.moment, args.scale)
+    X = np.asarray(source.dataset.X, dtype=float) * source.scale
+    result = diagnose(X, arrays, args.sigma2, float(args.beta), source.eigenvalues)
+    paths = []
+    if args.out is not None:
+        from numerics.app._writers import write_diagnosis
+
+        paths = write_diagnosis(result, args.out)
+    if args.json:
+        print(strict_json(result.to_dict() | {"data": source.record}))
+        return
+    _print_record(source)
+    _print_diagnosis(result)
+    for path in paths:
+        print(path)
+
+
+def _print_diagnosis(r) -> None:
+    print(f"sigma2 = {r.sigma2:g}, beta = {r.beta:g}: {r.verdict}")
+    print(
+        f"{'latent':>6}  {'KL':>10}  {'active':>6}  {'Var mu':>10}  {'unit':>6}  {'theory KL':>10}"
+    )
+    order = np.argsort(r.kl)[::-1]
+    for rank, j in enumerate(order):
+        theory = f"{r.optimum_kl[rank]:10.4g}" if rank < len(r.optimum_kl) else ""
+        print(
+            f"{j + 1:>6}  {r.kl[j]:>10.4g}  {'yes' if r.active_kl[j] else 'no':>6}  "
+            f"{r.posterior_mean_variance[j]:>10.4g}  {'yes' if r.active_units[j] else 'no':>6}  "
+            f"{theory}"
+        )
+    if r.residual is not None:
+        print(
+            f"residual top eigenvalue {r.residual.top_eigenvalue:.6g} +- {r.residual.stderr:.2g}: "
+            f"a collapsed latent would come back below sigma2 = {r.residual_critical_sigma2:.6g}"
+        )
+
+
 def _run_report(args: argparse.Namespace) -> None:
     from numerics.app._report import make_report
     from numerics.training._allocator import keep_freed_memory
@@ -586,6 +665,7 @@ def _run_report(args: argparse.Namespace) -> None:
 _COMMANDS = {
     "train": _run_train,
     "dynamics": _run_dynamics,
+    "diagnose": _run_diagnose,
     "report": _run_report,
     "derive": _run_derive,
     "threshold": _run_threshold,

@@ -163,6 +163,23 @@ def _load_npz(path: Path, params: dict[str, Any]) -> np.ndarray:
         return archive[key]
 
 
+def load_arrays(path: str | Path, what: str = "posterior file") -> dict[str, np.ndarray]:
+    """Every array of a .npz file (no pickles), checked like a data file."""
+    path = Path(path)
+    suffix = _check_file(path)
+    if suffix != ".npz":
+        raise InputError(f"{what} {str(path)!r}: expected a .npz file of named arrays")
+    try:
+        with path.open("rb") as fh, np.load(fh, allow_pickle=False) as archive:
+            total = sum(info.file_size for info in archive.zip.infolist())
+            check_memory(f"{what} {str(path)!r}", 2.0 * total)
+            return {key: archive[key] for key in archive.keys()}
+    except InputError:
+        raise
+    except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
+        raise InputError(f"{what} {str(path)!r} is unreadable: {exc}") from None
+
+
 def load_file(path: str | Path) -> Dataset:
     """Rows of a .npy (memory-mapped), .npz (one array, or key ``X``) or .csv file."""
     path = Path(path)
