@@ -346,7 +346,7 @@ def test_follow_up_staircase_quick():
     Seeds 0-2 measured 0.030, 0.012 and 0.021 at most at this size; the full size
     below is the reproduction.
     """
-    result, eigenvalues, population, _ = follow_up_protocol(quick=True, progress=False)
+    result, eigenvalues, population, _, _ = follow_up_protocol(quick=True, progress=False)
     assert eigenvalues.shape == (8,) and (np.diff(eigenvalues) <= 0).all()
     np.testing.assert_allclose(eigenvalues, population, rtol=0.1)
     # The follow-up's population (arXiv 2610.11257): exp(-0.1 (i - 1)).
@@ -357,5 +357,5 @@ def test_follow_up_staircase_quick():
 @pytest.mark.slow
 def test_follow_up_staircase_full_reproduction():
     """Issue 4: the steps within 0.03 in sigma'^2 of the predicted ones (about 60 s)."""
-    result, eigenvalues, _, _ = follow_up_protocol(progress=False)
+    result, eigenvalues, _, _, _ = follow_up_protocol(progress=False)
     check_staircase(result, eigenvalues, tolerance=0.03)

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -25,16 +26,20 @@ FOLLOW_UP_LATENTS = 4
 
 
 def _table(report: TrainingReport, absolute: bool = False) -> list[str]:
-    """Predicted against measured, one row per latent rank.
+    """Predicted against measured, one row per latent rank, with the residual spectrum's
+    prediction of each step when it was computed.
 
     ``absolute`` adds the difference in sigma'^2 (the follow-up's tolerance is absolute).
     """
+    residual = {r.rank: r for r in report.residual or []}
     rows = [
         "| rank | predicted σ'²_c | measured σ'²_c | relative error |"
         + (" difference |" if absolute else "")
-        + " bracket | std. error |",
-        "|---:|---:|---:|---:|" + ("---:|" if absolute else "") + "---|---:|",
-    ]
+        + " bracket | std. error |"
+        + (" residual-spectrum σ'²_c |" if residual else ""),
+        "|---:|---:|---:|---:|" + ("---:|" if absolute else "") + "---|---:|"
+        + ("---:|" if residual else ""),
+    ]  # fmt: skip
     for m in report.measured:
         est = m.method if m.estimate is None else f"{m.estimate:.5g}"
         err = "" if m.relative_error is None else f"{100 * m.relative_error:+.2f} %"
@@ -44,8 +49,51 @@ def _table(report: TrainingReport, absolute: bool = False) -> list[str]:
         if absolute:
             diff = "" if m.estimate is None else f" {m.estimate - m.predicted:+.4f} |"
             diff = diff or " |"
-        rows.append(f"| {m.rank} | {m.predicted:.5g} | {est} | {err} |{diff} {br} | {se} |")
+        row = f"| {m.rank} | {m.predicted:.5g} | {est} | {err} |{diff} {br} | {se} |"
+        if residual:
+            r = residual.get(m.rank)
+            got = (
+                "n/a"
+                if r is None or r.critical_sigma2 is None
+                else (f"{r.critical_sigma2:.5g} ± {r.stderr:.2g}")
+            )
+            row += f" {got} |"
+        rows.append(row)
     return rows
+
+
+def _residual_sentence(mlp: TrainingReport) -> list[str]:
+    """Whether the residual spectrum explains the ranks the MLP does not use, plainly."""
+    info = mlp.sweep.measure.mean(axis=1)
+    lines = []
+    for r in mlp.residual or []:
+        m = mlp.measured[r.rank - 1]
+        if r.critical_sigma2 is None or m.predicted <= mlp.sweep.sigma2[0]:
+            continue
+        below_linear = r.critical_sigma2 < m.predicted - 2 * (r.stderr or 0.0)
+        if m.estimate is not None:
+            agree = abs(m.estimate - r.critical_sigma2) <= 2 * math.hypot(
+                r.stderr or 0.0, m.stderr or 0.0
+            )
+            lines.append(
+                f"Rank {r.rank}: the MLP's step at {m.estimate:.4g} "
+                f"{'agrees with' if agree else 'differs from'} its residual-spectrum "
+                f"prediction {r.critical_sigma2:.4g} ± {r.stderr:.2g} (linear theory "
+                f"{m.predicted:.4g})"
+                + (": the residual spectrum explains why the step sits below the linear "
+                   "threshold." if agree and below_linear else ".")
+            )  # fmt: skip
+        elif (info[:, r.rank - 1] <= ACTIVE_KL).all():
+            inside = r.critical_sigma2 >= mlp.sweep.sigma2[0]
+            lines.append(
+                f"Rank {r.rank} never activates in the sweep; its residual-spectrum "
+                f"prediction is {r.critical_sigma2:.4g} ± {r.stderr:.2g} (linear theory "
+                f"{m.predicted:.4g}): "
+                + ("inside the sweep, so the residual spectrum does not explain its absence."
+                   if inside else "below the sweep's low end, so the residual spectrum "
+                   "explains its absence.")
+            )  # fmt: skip
+    return lines
 
 
 def _mlp_section(mlp: TrainingReport, data: str) -> list[str]:
@@ -58,7 +106,7 @@ def _mlp_section(mlp: TrainingReport, data: str) -> list[str]:
         f"ReLU encoder {tuple(o['hidden'])} and decoder {tuple(o['decoder_hidden'])}, "
         f"{o['latent_dim']} latents, Adam, minibatches of {o['batch_size']}, one sample per "
         f"point; warm-started from an anchor at the lowest sigma'^2 ({o['anchor_steps']} steps, "
-        f"then {o['steps']} per point). The sweep spans the top two transitions.",
+        f"then {o['steps']} per point). The sweep spans the top three transitions.",
         "",
         *_table(mlp),
         "",
@@ -85,27 +133,13 @@ def _mlp_section(mlp: TrainingReport, data: str) -> list[str]:
         gain = "as much as a linear decoder, no more"
     lines.append(
         f"At σ'² = {s.sigma2[0]:.4g} the MLP's top latent carries {mean[0, 0]:.3f} nats, the "
-        f"linear optimum {linear_kl:.3f}: {gain}. Where a latent switches off is a "
-        "property of the collapsed state, whose stability is that of its linearisation, so "
-        "the linear thresholds apply to the MLP there."
+        f"linear optimum {linear_kl:.3f}: {gain}. Complete collapse sets in where the "
+        "collapsed state's linearisation loses stability, so the top step is the linear "
+        "theory's; each lower step depends on what the active latents leave unexplained, "
+        "which the residual spectrum measures (last column: the step it predicts from the "
+        "trained state just past it)."
     )
-    idle = [
-        m.rank
-        for m in mlp.measured
-        if s.sigma2[0] < m.predicted and (s.measure.mean(axis=1)[:, m.rank - 1] <= ACTIVE_KL).all()
-    ]
-    if idle:
-        ranks = ", ".join(str(r) for r in idle)
-        why = (
-            " (with its active latents it already explains more than the linear model's)"
-            if more_than_linear
-            else ""
-        )
-        lines.append(
-            f"Latent rank(s) {ranks} stay collapsed over the whole sweep, also below their "
-            f"linear thresholds: here the MLP does not follow the linear staircase below its "
-            f"top steps{why}."
-        )
+    lines += ["", *_residual_sentence(mlp)]
     lines += ["", "![mlp](train_mlp/training.png)", ""]
     return lines
 
@@ -156,29 +190,76 @@ def _header(r: ReportResults) -> list[str]:
 
 
 def _thresholds_section(r: ReportResults) -> list[str]:
-    certified, lam = r.certified, r.thresholds.eigenvalues
-    digits = f" certified, {certified.digits} digits | certified error |" if certified else ""
+    certified, lam, boot = r.certified, r.thresholds.eigenvalues, r.bootstrap
+    head = "| mode | eigenvalue | critical σ'² (float64) |"
+    rule = "|---:|---:|---:|"
+    if certified:
+        head += f" certified, {certified.digits} digits | certified error |"
+        rule += "---|---:|"
+    if boot:
+        head += f" {100 * boot.level:.0f} % bootstrap interval |"
+        rule += "---|"
     lines = [
         "## Thresholds",
         "",
         "Posterior collapse is complete for beta sigma'^2 >= lambda_max; latent rank i "
-        "collapses at sigma'^2 = lambda_i / beta (beta = 1 here).",
+        "collapses at sigma'^2 = lambda_i / beta (beta = 1 here). The thresholds are those "
+        "of the N rows at hand; the bootstrap interval (rows resampled, "
+        f"{boot.replicates if boot else 0} replicates) is where another sample of the same "
+        "size would put them.",
         "",
-        "| mode | eigenvalue | critical σ'² (float64) |" + digits,
-        "|---:|---:|---:|" + ("---|---:|" if certified else ""),
+        head,
+        rule,
     ]
     for i in range(min(THRESHOLD_ROWS, len(lam))):
         row = f"| {i + 1} | {lam[i]:.10g} | {r.thresholds.critical_sigma2[i]:.10g} |"
         if certified:
             row += f" {certified.critical_sigma2[i]} | {certified.certified_error[i]} |"
+        if boot:
+            if i < len(boot.critical_sigma2_interval):
+                lo, hi = boot.critical_sigma2_interval[i]
+                row += f" [{lo:.5g}, {hi:.5g}] |"
+            else:
+                row += " |"
         lines.append(row)
-    return [
-        *lines,
-        f"| ... | | | {'|' if certified else ''}",
+    more = "| ... | | |" + (" | |" if certified else "") + (" |" if boot else "")
+    return [*lines, more, "", "All values: `thresholds.json`.", ""]
+
+
+def _dynamics_section(r: ReportResults) -> list[str]:
+    """Relaxation times: measured against predicted, exponents and amplitude ratios."""
+    d = r.dynamics
+    t = np.abs(d.sigma2[:, None] / d.critical_sigma2[None, :] - 1)
+    away = (t > 0.05) & np.isfinite(d.measured) & np.isfinite(d.predicted)
+    worst = float(np.max(np.abs(d.measured[away] / d.predicted[away] - 1))) if away.any() else None
+    lines = [
+        "## Critical slowing down",
         "",
-        "All values: `thresholds.json`.",
+        f"Plain gradient descent (lr = {d.lr:.3g}, {d.steps} steps per run) of the linear VAE "
+        "on the data's covariance, started at the optimum with one mode displaced, at "
+        f"{d.sigma2.size} values of σ'²: relaxation times measured from the decay of the "
+        "displacement, predicted from the Hessian in the trainer's coordinates "
+        "(`theory/dynamics.py`)."
+        + ("" if worst is None else f" Away from the critical points (more than 5 %) "
+           f"measured and predicted differ by at most {100 * worst:.2f} %."),
         "",
-    ]
+        "| mode | σ'²_c | fitted exponent, active side | collapsed side | predicted | "
+        "amplitude ratio (measured / predicted) |",
+        "|---:|---:|---:|---:|---:|---|",
+    ]  # fmt: skip
+    for j, sides in enumerate(d.fits):
+        a, c = sides["active"], sides["collapsed"]
+
+        def fmt(x: float | None) -> str:
+            return "n/a" if x is None else f"{x:+.3f}"
+
+        ratio = (a.amplitude / c.amplitude) if a.amplitude and c.amplitude else None
+        shown = "n/a" if ratio is None else f"{ratio:.3f}"
+        lines.append(
+            f"| {j + 1} | {d.critical_sigma2[j]:.5g} | {fmt(a.exponent)} | {fmt(c.exponent)} | "
+            f"{a.predicted_exponent:+g} | {shown} / {d.predicted_amplitude_ratio:g} |"
+        )
+    return [*lines, "", "![relaxation](dynamics/relaxation.png)", ""]
 
 
 def _maps_section() -> list[str]:
@@ -225,4 +306,5 @@ def render_summary(r: ReportResults) -> str:
     ]
     if r.follow_up is not None:
         lines += _follow_up_section(r.follow_up)
+    lines += _dynamics_section(r)
     return "\n".join(lines)

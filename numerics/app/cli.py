@@ -261,6 +261,13 @@ def _report_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, default=Path("report"), help="output folder")
     p.add_argument("--no-pdf", action="store_true", help="skip compiling the derivations")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--follow-up",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="also train the follow-up paper's protocol on its 8-d mixture, a calibration "
+        "of the MLP measurement independent of the data (default: only on digits)",
+    )
 
 
 #: Sub-commands: (help, the function that adds their options).
@@ -659,7 +666,10 @@ def _run_report(args: argparse.Namespace) -> None:
     from numerics.training._allocator import keep_freed_memory
 
     keep_freed_memory()  # training temporaries without page faults (numerics/allocator.py)
-    make_report(args.data, args.out, pdf=not args.no_pdf, progress=not args.no_progress)
+    make_report(
+        args.data, args.out, pdf=not args.no_pdf, progress=not args.no_progress,
+        follow_up=args.follow_up,
+    )  # fmt: skip
 
 
 _COMMANDS = {

@@ -357,6 +357,9 @@ def relaxation_sweep(
         raise InputError("every eigenvalue is 0: there is no transition to relax across")
     laws, rel = compiled_laws(variant), relaxation_laws(variant)
     scale = math.sqrt(float(lam[0]))  # the trainer's unit: sqrt(lambda_max)
+    # Only the k paired directions carry parameters; the others add a constant to F and
+    # nothing to the dynamics, so the runs use the top k eigenvalues alone (d = k).
+    lam = lam[:k]
     if lr is None:
         lr = _default_lr(rel, lam[:k], s, beta, eta2, scale) if optimizer == "gd" else 1e-6
     lr = check_positive("lr", lr)

@@ -43,6 +43,8 @@ class ProtocolRun(NamedTuple):
     population_eigenvalues: np.ndarray
     #: Provenance of the data (``Dataset.record()``).
     data: dict[str, Any]
+    #: The data trained on (rows are samples).
+    X: np.ndarray
 
 
 def follow_up_protocol(
@@ -78,4 +80,4 @@ def follow_up_protocol(
         X, sigma2, latent_dim=4, seeds=(seed,), warm_start=True, schedule="cosine",
         dtype="float32", progress=progress, **sizes,
     )  # fmt: skip
-    return ProtocolRun(result, eigenvalues, dataset.population_eigenvalues, dataset.record())
+    return ProtocolRun(result, eigenvalues, dataset.population_eigenvalues, dataset.record(), X)
