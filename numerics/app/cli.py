@@ -505,12 +505,18 @@ def _print_training(report, source: Source) -> None:
         f"{len(report.sweep.sigma2)} sweep points x {n_seeds} seed{'s' if n_seeds > 1 else ''} "
         f"in {report.sweep.seconds:.1f} s"
     )
-    print(f"{'rank':>4}  {'predicted':>12}  {'measured':>12}  {'rel. error':>10}  bracket")
+    residual = {r.rank: r.critical_sigma2 for r in report.residual or []}
+    print(
+        f"{'rank':>4}  {'predicted':>10}  {'measured':>12}  {'rel. error':>10}  {'std. err.':>9}"
+        f"  {'residual':>10}  bracket"
+    )
     for m in report.measured:
         est = m.method if m.estimate is None else f"{m.estimate:.6g}"
         err = "" if m.relative_error is None else f"{100 * m.relative_error:+.2f}%"
+        se = "" if m.stderr is None or not np.isfinite(m.stderr) else f"{m.stderr:.2g}"
+        res = "" if residual.get(m.rank) is None else f"{residual[m.rank]:.6g}"
         br = "" if m.bracket is None else f"[{m.bracket[0]:.6g}, {m.bracket[1]:.6g}]"
-        print(f"{m.rank:>4}  {m.predicted:>12.6g}  {est:>12}  {err:>10}  {br}")
+        print(f"{m.rank:>4}  {m.predicted:>10.6g}  {est:>12}  {err:>10}  {se:>9}  {res:>10}  {br}")
 
 
 def _run_train(args: argparse.Namespace) -> None:
