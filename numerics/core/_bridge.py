@@ -1,7 +1,10 @@
 """The theory's per-mode laws compiled to NumPy functions.
 
-This module types no formula: it asks :mod:`theory` for the SymPy laws and
-compiles them with :func:`sympy.lambdify`.  ``dummify=True`` everywhere: the
+This module types no formula: it asks :mod:`theory` for the SymPy laws of a model
+specification and compiles them with :func:`sympy.lambdify`, with the
+specification's ``law_arguments`` as arguments: (lambda, sigma'^2, beta, eta^2) for
+the learnable encoder variance, and the latent's fixed variance zeta^2 after them
+for the fixed ones.  ``dummify=True`` everywhere: the
 symbol named ``beta`` would otherwise be printed as ``beta`` and could be
 resolved to the special function of that name in the generated code.
 
@@ -40,20 +43,27 @@ import sympy as sp
 from sympy.codegen.cfunctions import expm1, log1p
 
 import theory
-from theory import QUANTITIES, derive, linear_vae
+from theory import QUANTITIES, LinearVAE, derive, linear_vae
 from theory import symbols as S
+from theory.landscape import BLOCK_ARGS, BLOCK_TYPES
 
-#: Argument order of every compiled per-mode law.
-LAW_ARGS = (S.lam, S.sigma2, S.beta, S.eta2)
+#: Names of the law arguments, as :meth:`CompiledLaws.values` takes them.
+ARGUMENT_NAMES = {
+    S.lam: "lam",
+    S.sigma2: "sigma2",
+    S.beta: "beta",
+    S.eta2: "eta2",
+    S.zeta2: "zeta2",
+}
 #: Quantities whose one-sided derivatives at critical points are kept (maps report jumps).
-JUMP_QUANTITIES = ("kl", "neg_elbo")
+JUMP_QUANTITIES = ("kl", "order_parameter", "neg_elbo")
 #: The relative gap (lambda - lambda_c) / lambda_c; an extra first argument of stable laws.
 GAP = sp.Symbol("g", positive=True)
 
 Law = Callable[..., np.ndarray]
 
 
-def _compile(expr: sp.Expr, args: tuple[sp.Symbol, ...] = LAW_ARGS, modules="numpy") -> Law:
+def _compile(expr: sp.Expr, args: tuple[sp.Symbol, ...], modules="numpy") -> Law:
     """The one place where a theory expression becomes a callable (``sympy.lambdify``)."""
     fn = sp.lambdify(args, expr, modules=modules, dummify=True)
     if modules != "numpy":  # mpmath numbers and intervals: no array broadcasting
@@ -101,23 +111,42 @@ def two_product(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return p, e
 
 
+def _dd_times(hi: np.ndarray, lo: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(hi + lo) * b as an unevaluated sum, to about twice the working precision."""
+    p, e = two_product(hi, b)
+    e = e + lo * b
+    s = p + e  # renormalise (Fast2Sum: |p| >= |e|)
+    return s, e - (s - p)
+
+
+def _dd_product(factors: list) -> tuple[np.ndarray, np.ndarray]:
+    """The product of ``factors`` in double-double arithmetic (Dekker 1971)."""
+    hi, lo = np.asarray(factors[0], dtype=float), np.zeros(np.shape(factors[0]))
+    for f in factors[1:]:
+        hi, lo = _dd_times(hi, lo, np.asarray(f, dtype=float))
+    return hi, lo
+
+
 class CompiledLaws:
-    """NumPy versions of one model's laws; arguments ``(lam, sigma2, beta, eta2)``.
+    """NumPy versions of one model's laws; arguments ``spec.law_arguments``.
 
     Every law is compiled from its SymPy expression on first use and kept: a command
-    that needs five laws does not pay for the hundred it does not use.
+    that needs five laws does not pay for the hundred it does not use.  Callers pass
+    values by name through :meth:`values`, so that no caller depends on the order.
 
     Attributes
     ----------
-    name : str
-        The model's name (``learnable``, ``fixed``).
+    spec : LinearVAE
+        The model specification.
     expressions : dict
         The derived SymPy expressions (:func:`law_expressions`).
     """
 
-    def __init__(self, name: str, expressions: dict) -> None:
-        self.name = name
+    def __init__(self, spec: LinearVAE, expressions: dict) -> None:
+        self.spec = spec
+        self.name = spec.name
         self.expressions = expressions
+        self.arguments = tuple(spec.law_arguments)
         self._compiled: dict[tuple, Law] = {}
 
     def __repr__(self) -> str:
@@ -125,16 +154,24 @@ class CompiledLaws:
 
     @property
     def encoder_variance(self) -> str:
-        """The encoder-variance variant these laws belong to."""
-        return self.name
+        """The encoder-variance variant these laws belong to (``learnable``, ``fixed``)."""
+        return self.spec.encoder_variance
 
-    def _law(self, key: tuple, expr: sp.Expr, args: tuple = LAW_ARGS, modules="numpy") -> Law:
+    def values(self, lam, sigma2, beta, eta2, zeta2=None) -> tuple:
+        """The law arguments in the order the compiled laws take them."""
+        given = {"lam": lam, "sigma2": sigma2, "beta": beta, "eta2": eta2, "zeta2": zeta2}
+        out = tuple(given[ARGUMENT_NAMES[a]] for a in self.arguments)
+        if any(v is None for v in out):
+            raise ValueError(f"{self.name}: the laws need {self.arguments}")
+        return out
+
+    def _law(self, key: tuple, expr: sp.Expr, args: tuple | None = None, modules="numpy") -> Law:
         if key not in self._compiled:
-            self._compiled[key] = _compile(expr, args, modules)
+            self._compiled[key] = _compile(expr, args or self.arguments, modules)
         return self._compiled[key]
 
     def _group(self, group: str) -> dict[str, Law]:
-        args = (GAP, *LAW_ARGS) if group == "stable_active" else LAW_ARGS
+        args = (GAP, *self.arguments) if group == "stable_active" else self.arguments
         return {q: self._law((group, q), x, args) for q, x in self.expressions[group].items()}
 
     @property
@@ -149,8 +186,16 @@ class CompiledLaws:
 
     @property
     def stable_active(self) -> dict[str, Law]:
-        """Active laws in their cancellation-free form; arguments ``(g, lam, ...)``."""
+        """Active laws in their cancellation-free form; arguments ``(g, *law arguments)``."""
         return self._group("stable_active")
+
+    @property
+    def point(self) -> dict[str, dict[str, Law]]:
+        """Parameters (``w``, ``v``, ``s2``) of the ``active`` and ``collapsed`` points."""
+        return {
+            side: {p: self._law(("point", side, p), x) for p, x in per.items()}
+            for side, per in self.expressions["point"].items()
+        }
 
     @property
     def unpaired_neg_elbo(self) -> Law:
@@ -159,23 +204,50 @@ class CompiledLaws:
 
     @property
     def boundary_expr(self) -> sp.Expr:
-        """lambda_c(sigma2, beta, eta2) as derived: a mode is active iff lambda > it."""
+        """lambda_c as derived: a mode is active iff lambda > it."""
         return self.expressions["boundary"]
 
     @property
     def boundary(self) -> Law:
-        """lambda_c compiled."""
+        """lambda_c compiled (law arguments; lambda is ignored)."""
         return self._law(("boundary",), self.boundary_expr)
 
     @property
     def critical_sigma2(self) -> Law:
-        """sigma'^2_c(lambda, beta, eta2) (the second argument is ignored)."""
+        """sigma'^2_c (law arguments; sigma'^2 is ignored)."""
         return self._law(("critical_sigma2",), self.expressions["critical_sigma2"])
 
     @property
     def critical_beta(self) -> Law:
-        """beta_c(lambda, sigma2, eta2) (the third argument is ignored)."""
+        """beta_c (law arguments; beta is ignored)."""
         return self._law(("critical_beta",), self.expressions["critical_beta"])
+
+    @property
+    def variance_order(self) -> str | None:
+        """How latents of fixed variances pair with eigenvalues (``PairingRule``)."""
+        return self.expressions["variance_order"]
+
+    def block(self, name: str) -> Law:
+        """The derived Hessian block type ``name`` (``theory.landscape``), arguments BLOCK_ARGS.
+
+        Returns an array of shape (..., m, m) for broadcast arguments.
+        """
+        matrix = self.expressions["blocks"][name]
+        m = matrix.shape[0]
+        entries = {
+            (a, b): self._law(("block", name, a, b), matrix[a, b], BLOCK_ARGS)
+            for a in range(m)
+            for b in range(a, m)
+        }
+
+        def evaluate(*values: np.ndarray) -> np.ndarray:
+            shape = np.broadcast_shapes(*(np.shape(v) for v in values))
+            out = np.empty((*shape, m, m))
+            for (a, b), law in entries.items():
+                out[..., a, b] = out[..., b, a] = law(*values)
+            return out
+
+        return evaluate
 
     def derivative(self, variable: str, side: str, quantity: str, order: int) -> Law:
         """d^order quantity / d variable^order on one side (``Derivation.law_derivatives``)."""
@@ -188,42 +260,64 @@ class CompiledLaws:
         key = ("one_sided", variable, quantity, order)
         return self._law((*key, "left"), left), self._law((*key, "right"), right)
 
+    @property
+    def _critical_arguments(self) -> tuple[sp.Symbol, ...]:
+        return tuple(a for a in self.arguments if a != S.sigma2)
+
     def critical_sigma2_mpmath(self) -> Law:
-        """sigma'^2_c(lambda, beta, eta2) on mpmath numbers or intervals (``mpmath.iv``)."""
-        args = (S.lam, S.beta, S.eta2)
+        """sigma'^2_c on mpmath numbers or intervals; arguments (lambda, beta, eta2[, zeta2])."""
         return self._law(
-            ("critical_sigma2", "mpmath"), self.expressions["critical_sigma2"], args, "mpmath"
+            ("critical_sigma2", "mpmath"),
+            self.expressions["critical_sigma2"],
+            self._critical_arguments,
+            "mpmath",
         )
 
-    def critical_sigma2_exact(self, lam: Fraction, beta: Fraction, eta2: Fraction) -> Fraction:
+    def critical_sigma2_exact(
+        self, lam: Fraction, beta: Fraction, eta2: Fraction, zeta2: Fraction | None = None
+    ) -> Fraction:
         """sigma'^2_c in exact rational arithmetic (SymPy evaluation of the derived law)."""
         law = self.expressions["critical_sigma2"]
-        value = law.subs(
-            {S.lam: _rational(lam), S.beta: _rational(beta), S.eta2: _rational(eta2)},
-            simultaneous=True,
-        )
+        given = {S.lam: lam, S.beta: beta, S.eta2: eta2, S.zeta2: zeta2}
+        sub = {a: _rational(given[a]) for a in self._critical_arguments}
+        value = law.subs(sub, simultaneous=True)
         value = sp.nsimplify(value) if not value.is_Rational else value
         if not value.is_Rational:
             raise ArithmeticError(f"the critical law {law} is not rational at rational inputs")
         return Fraction(int(value.p), int(value.q))
 
-    def gap(self, lam, sigma2, beta, eta2) -> np.ndarray:
-        """(lambda - lambda_c) / lambda_c, with lambda_c = beta sigma'^2 formed exactly."""
+    def gap(self, lam, sigma2, beta, eta2, zeta2=None) -> np.ndarray:
+        """(lambda - lambda_c) / lambda_c, free of rounding in the difference.
+
+        When lambda_c is a monomial c * prod(num) / prod(den) of the law arguments (as
+        derived: beta sigma'^2, zeta^2 beta sigma'^2 / eta^2), the difference is formed
+        as lambda prod(den) - c prod(num) with both products in double-double
+        arithmetic: near the boundary the leading parts cancel exactly (Sterbenz) and
+        the result carries no rounding error beyond the final division.
+        """
         lam = np.asarray(lam, dtype=float)
-        if self.boundary_expr == S.beta * S.sigma2:
-            hi, lo = two_product(beta, sigma2)
-            return ((lam - hi) - lo) / hi
-        lc = self.boundary(lam, sigma2, beta, eta2)  # generic: one rounding in lambda_c
-        return (lam - lc) / lc
+        given = {"lam": lam, "sigma2": sigma2, "beta": beta, "eta2": eta2, "zeta2": zeta2}
+        factors = self.expressions["boundary_factors"]
+        if factors is None:  # generic boundary: one rounding in lambda_c
+            lc = self.boundary(*self.values(lam, sigma2, beta, eta2, zeta2))
+            return (lam - lc) / lc
+        const, num, den = factors
+        a_hi, a_lo = _dd_product([lam, *(given[n] for n in den)])
+        b_hi, b_lo = _dd_product([float(const), *(given[n] for n in num)])
+        return ((a_hi - b_hi) + (a_lo - b_lo)) / (b_hi + b_lo)
 
-    def is_active(self, lam, sigma2, beta, eta2) -> np.ndarray:
+    def is_active(self, lam, sigma2, beta, eta2, zeta2=None) -> np.ndarray:
         """True where a mode of eigenvalue lambda is active (lambda > lambda_c)."""
-        return self.gap(lam, sigma2, beta, eta2) > 0
+        return self.gap(lam, sigma2, beta, eta2, zeta2) > 0
 
-    def active_value(self, q: str, lam, sigma2, beta, eta2) -> np.ndarray:
+    def active_value(self, q: str, lam, sigma2, beta, eta2, zeta2=None) -> np.ndarray:
         """Active law of quantity ``q``, evaluated in its cancellation-free form."""
-        g = self.gap(lam, sigma2, beta, eta2)
-        return self.stable_active[q](g, lam, sigma2, beta, eta2)
+        g = self.gap(lam, sigma2, beta, eta2, zeta2)
+        return self.stable_active[q](g, *self.values(lam, sigma2, beta, eta2, zeta2))
+
+    def law_value(self, side: str, q: str, lam, sigma2, beta, eta2, zeta2=None) -> np.ndarray:
+        """``active`` or ``collapsed`` law of quantity ``q`` at the named arguments."""
+        return getattr(self, side)[q](*self.values(lam, sigma2, beta, eta2, zeta2))
 
 
 def _rational(q: Fraction) -> sp.Rational:
@@ -242,21 +336,52 @@ def _one_sided_expressions(d) -> dict:
     return out
 
 
-def _derived_expressions(encoder_variance: str) -> dict:
+def boundary_factors(boundary: sp.Expr) -> tuple[sp.Rational, tuple, tuple] | None:
+    """(c, numerator names, denominator names) if lambda_c = c prod(num) / prod(den), else None.
+
+    Every factor must be a law argument to the first power.
+    """
+    num, den = sp.fraction(sp.together(boundary))
+    out = []
+    const = sp.S.One
+    for part in (num, den):
+        names = []
+        for f in sp.Mul.make_args(part):
+            if f.is_Rational:
+                const = const * f if part is num else const / f
+            elif f in ARGUMENT_NAMES and f != S.lam:
+                names.append(ARGUMENT_NAMES[f])
+            else:
+                return None
+        out.append(tuple(sorted(names)))
+    return const, out[0], out[1]
+
+
+def _derived_expressions(spec: LinearVAE) -> dict:
     """Every SymPy expression :class:`CompiledLaws` compiles, derived from :mod:`theory`."""
-    d = derive(linear_vae(encoder_variance))
-    if not d.gain_decreases_with_lambda:  # the pairing rule of numerics.core._optimum relies on it
-        raise ArithmeticError("the theory does not order latents by eigenvalue")
+    d = derive(spec)
+    rule = d.pairing
+    if not rule.proven:  # the pairing rule of numerics.core._optimum relies on it
+        raise ArithmeticError("the theory does not prove how latents pair with eigenvalues")
     laws = d.optimum
     boundary = d.critical_boundary
+    landscape = d.landscape
     return {
         "active": {q: laws.active[q] for q in QUANTITIES},
         "collapsed": {q: laws.collapsed[q] for q in QUANTITIES},
         "stable_active": {q: stable_form(laws.active[q], boundary) for q in QUANTITIES},
+        "point": {
+            "active": {p.name: v for p, v in d.point("active").values.items()},
+            "collapsed": {p.name: v for p, v in spec.collapsed_point.items()},
+        },
         "unpaired_neg_elbo": d.unpaired_laws["neg_elbo"],
         "boundary": boundary,
+        "boundary_factors": boundary_factors(boundary),
         "critical_sigma2": d.critical_sigma2,
         "critical_beta": d.critical_beta,
+        "variance_order": rule.variance_order,
+        "blocks": {n: landscape.lambda_form(b) for n, b in landscape.blocks.items()},
+        "block_types": BLOCK_TYPES,
         "derivatives": dict(d.law_derivatives),
         "one_sided": _one_sided_expressions(d),
     }
@@ -271,24 +396,30 @@ def cache_dir() -> Path | None:
     return Path(base) / "vae-collapse"
 
 
-def _source_key(encoder_variance: str) -> str:
+def _source_key(name: str) -> str:
     """Hash of everything the cached expressions depend on."""
-    h = hashlib.sha256(f"{encoder_variance}|sympy {sp.__version__}|".encode())
+    h = hashlib.sha256(f"{name}|sympy {sp.__version__}|".encode())
     for path in [*sorted(Path(theory.__file__).parent.glob("*.py")), Path(__file__)]:
         h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return h.hexdigest()[:24]
 
 
-def law_expressions(encoder_variance: str) -> dict:
-    """The variant's law expressions: from the disk cache when it matches, else derived.
+def _spec(model: str | LinearVAE) -> LinearVAE:
+    return model if isinstance(model, LinearVAE) else linear_vae(model)
 
-    A missing, stale (other key), unreadable or corrupt cache file is not an error:
+
+def law_expressions(model: str | LinearVAE) -> dict:
+    """The model's law expressions: from the disk cache when it matches, else derived.
+
+    ``model`` is a specification or a name :func:`theory.linear_vae` accepts.  A
+    missing, stale (other key), unreadable or corrupt cache file is not an error:
     the laws are derived and the file is (re)written atomically when possible.
     """
+    spec = _spec(model)
     folder = cache_dir()
     if folder is None:
-        return _derived_expressions(encoder_variance)
-    path = folder / f"laws-{encoder_variance}-{_source_key(encoder_variance)}.pickle"
+        return _derived_expressions(spec)
+    path = folder / f"laws-{spec.name}-{_source_key(spec.name)}.pickle"
     try:
         # Rebuild each expression from its stored arguments as they are: evaluating
         # again would redistribute numbers (c (a + b) -> c a + c b), which is equal but
@@ -297,7 +428,7 @@ def law_expressions(encoder_variance: str) -> dict:
             return pickle.load(f)
     except Exception:  # no cache yet, or a damaged one: derive below
         pass
-    expressions = _derived_expressions(encoder_variance)
+    expressions = _derived_expressions(spec)
     scratch = None
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -306,7 +437,7 @@ def law_expressions(encoder_variance: str) -> dict:
             scratch = Path(f.name)
             pickle.dump(expressions, f)
         os.replace(scratch, path)
-        for stale in folder.glob(f"laws-{encoder_variance}-*.pickle"):
+        for stale in folder.glob(f"laws-{spec.name}-*.pickle"):
             if stale != path:  # from an earlier version of the theory
                 stale.unlink(missing_ok=True)
     except OSError:  # read-only home, full disk: run without the cache
@@ -316,6 +447,13 @@ def law_expressions(encoder_variance: str) -> dict:
 
 
 @cache
-def compiled_laws(encoder_variance: str) -> CompiledLaws:
-    """The laws of the named variant, compiled on first use (kept per process)."""
-    return CompiledLaws(encoder_variance, law_expressions(encoder_variance))
+def _compiled(spec: LinearVAE) -> CompiledLaws:
+    return CompiledLaws(spec, law_expressions(spec))
+
+
+def compiled_laws(model: str | LinearVAE) -> CompiledLaws:
+    """The laws of ``model`` (a specification or a name), compiled on first use (per process)."""
+    return _compiled(_spec(model))
+
+
+compiled_laws.cache_clear = _compiled.cache_clear  # type: ignore[attr-defined]
