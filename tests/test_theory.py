@@ -88,9 +88,7 @@ CASES = [  # (lam, sigma2, beta, eta2, zeta2)
 
 
 @pytest.mark.parametrize("name", SPECS)
-@pytest.mark.parametrize(
-    "case", CASES, ids=lambda c: "lam={}-s2={}-b={}-e2={}-z2={}".format(*c)
-)
+@pytest.mark.parametrize("case", CASES, ids=lambda c: "lam={}-s2={}-b={}-e2={}-z2={}".format(*c))
 def test_laws_vs_mpmath_minimisation(name, case):
     """Laws (SymPy solve) vs a 30-digit Newton solve of the gradient from a far start."""
     d = derive(SPECS[name])

@@ -222,6 +222,39 @@ class CompiledLaws:
         """beta_c (law arguments; beta is ignored)."""
         return self._law(("critical_beta",), self.expressions["critical_beta"])
 
+    def critical_value(self, variable: str, lam, sigma2, beta, eta2, zeta2=None) -> np.ndarray:
+        """Critical ``variable`` ("sigma2" or "beta") of each mode, correctly rounded.
+
+        When lambda_c = c prod(num) / prod(den) and the variable is one of the numerator
+        factors, lambda = lambda_c is solved for it in exact rational arithmetic on the
+        float inputs (every float is a binary rational) and rounded once, so the
+        reported value is the double nearest to the exact critical value.  Otherwise
+        the compiled law (a few roundings).
+        """
+        given = {"lam": lam, "sigma2": sigma2, "beta": beta, "eta2": eta2, "zeta2": zeta2}
+        factors = self.expressions["boundary_factors"]
+        if factors is None or variable not in factors[1]:
+            law = self.critical_sigma2 if variable == "sigma2" else self.critical_beta
+            return law(*self.values(lam, sigma2, beta, eta2, zeta2))
+        const, num, den = factors
+        rest = list(num)
+        rest.remove(variable)
+        arrays = np.broadcast_arrays(
+            *(np.asarray(given[n], dtype=float) for n in ("lam", *den, *rest))
+        )
+        out = np.empty(arrays[0].shape)
+        c = Fraction(int(const.p), int(const.q))
+        for idx in np.ndindex(out.shape):
+            top, bottom = Fraction(1), c
+            for n, a in zip(("lam", *den, *rest), arrays, strict=True):
+                value = Fraction(float(a[idx]))
+                if n == "lam" or n in den:
+                    top *= value
+                else:
+                    bottom *= value
+            out[idx] = float(top / bottom)  # Fraction -> float rounds to nearest
+        return out
+
     @property
     def variance_order(self) -> str | None:
         """How latents of fixed variances pair with eigenvalues (``PairingRule``)."""

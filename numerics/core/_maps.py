@@ -179,8 +179,7 @@ def critical_values(
     point.  Zero eigenvalues never activate (their critical value is 0) and are skipped.
     """
     lam = eigenvalues[:latent_dim]
-    law = laws.critical_sigma2 if variable == "sigma2" else laws.critical_beta
-    crit = law(*laws.values(lam, other, other, eta2, z))
+    crit = laws.critical_value(variable, lam, other, other, eta2, z)
     out = []
     for value in np.unique(crit[lam > 0])[::-1]:
         modes = tuple(int(i) + 1 for i in np.flatnonzero((crit == value) & (lam > 0)))
@@ -368,7 +367,7 @@ def phase_diagram(
     z = model.zeta2_by_direction(laws.variance_order)
     k = model.latent_dim
     # beta sigma'^2 at the boundary of each mode: the critical sigma'^2 at beta = 1.
-    effective = laws.critical_sigma2(*laws.values(lam[:k], 1.0, 1.0, model.eta2, z))
+    effective = laws.critical_value("sigma2", lam[:k], 1.0, 1.0, model.eta2, z)
     positive = effective[lam[:k] > 0]
     if sigma2_range is None:
         sigma2_range = (

@@ -232,7 +232,7 @@ def thresholds(
     beta = check_positive("beta", beta)
     lam, model, laws, order, z = _setup(eigenvalues, latent_dim, encoder_variance, eta2, zeta2)
     k = model.latent_dim
-    critical = laws.critical_sigma2(*laws.values(lam[:k], 1.0, beta, model.eta2, z))
+    critical = laws.critical_value("sigma2", lam[:k], 1.0, beta, model.eta2, z)
     return ThresholdResult(
         beta=beta,
         eta2=model.eta2,
