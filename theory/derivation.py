@@ -407,11 +407,24 @@ class ModeDerivation:
         """One-sided derivatives (orders 0-2) at the critical sigma'^2 and beta."""
         out: dict[sp.Symbol, dict[str, list[OneSided]]] = {}
         laws = self.optimum
+        floor = sp.simplify(laws.collapsed["kl"] - laws.collapsed["order_parameter"])
         for var, critical in ((S.sigma2, self.critical_sigma2), (S.beta, self.critical_beta)):
-            out[var] = {
+            per = {
                 q: one_sided_derivatives(q, laws.active[q], laws.collapsed[q], var, critical)
                 for q in QUANTITIES
+                if q != "order_parameter"
             }
+            # Phi = KL - floor with a floor independent of the controls (checked): the same
+            # derivatives, and values shifted by the floor.
+            if sp.diff(floor, var) != 0:
+                raise ArithmeticError(f"the KL floor {floor} depends on {var}")
+            per["order_parameter"] = [
+                OneSided("order_parameter", var, ds.order,
+                         tidy(ds.left - (floor if ds.order == 0 else 0)),
+                         tidy(ds.right - (floor if ds.order == 0 else 0)))
+                for ds in per["kl"]
+            ]  # fmt: skip
+            out[var] = {q: per[q] for q in QUANTITIES}
         return out
 
     @cached_property

@@ -38,7 +38,7 @@ encoder variances, and the linear case of the residual-spectrum criterion of Li
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING
 
 import sympy as sp
@@ -194,7 +194,17 @@ class Landscape:
     # -- the block types -------------------------------------------------------------------
     @cached_property
     def blocks(self) -> dict[str, BlockType]:
-        """Every block type with its matrix (u form), determinant and regions."""
+        """Every block type with its matrix (u form), determinant and regions.
+
+        The isotropic model's blocks are the anisotropic model's at zeta_j^2 = zeta_l^2 =
+        zeta^2 (the same instance objectives), restricted to the regions of equal
+        variances; they are specialised from those rather than derived again.
+        """
+        if not self.spec.learnable and not self.spec.anisotropic:
+            from theory.derivation import derive  # the anisotropic model's derivation
+            from theory.model import fixed_anisotropic_encoder_variance
+
+            return _specialise(derive(fixed_anisotropic_encoder_variance()).landscape.blocks)
         vj, vl = self.var_j, self.var_l
         j_act = Latent(vj, 0, S.u_j)
         out = {
@@ -306,33 +316,41 @@ class Landscape:
         """Inertia by Haynsworth's additivity: In(B) = In(A) + In(B / A).
 
         A is the block of the decoder entries W (positive diagonal; checked), B / A the
-        Schur complement in the other parameters (one or two of them).  det(B / A) =
-        det B / det A has the sign the region's relations give det B's factors; with two
-        parameters and det(B / A) >= 0 the trace decides, evaluated on the region's
-        parametrisation.
+        Schur complement in the other parameters (one or two of them).  The sign of
+        det(B / A) = det B / det A is the sign the region's relations give the factors
+        of det B (or, failing that, its sign on the region's parametrisation); where it
+        is not negative, the sign of the trace of B / A is decided on the
+        parametrisation (every point of the region is reached, so it holds on all of it).
         """
-        m = block.matrix
-        pivots = [i for i, p in enumerate(block.parameters) if p.startswith("W")]
-        rest = [i for i in range(m.shape[0]) if i not in pivots]
-        A = m.extract(pivots, pivots)
+        pivots, rest, A, schur_trace = self._schur(block)
         piv = inertia(A) if pivots else Inertia(0, 0, 0)
         if piv.negative or piv.zero:
             raise UndecidedSign(f"{block.name}: the W block is not positive definite")
-        C, D = m.extract(rest, pivots), m.extract(rest, rest)
-        schur = (D - C * A.inv() * C.T) if pivots else D
-        det_sign = _sign_in_region(block.determinant, region) * (
-            _sign_in_region(A.det(), region) if pivots else 1
-        )
+        det_a = _sign_in_region(A.det(), region) if pivots else 1
+        det_sign = _sign_in_region(block.determinant, region) * det_a
         if len(rest) == 1:
             tail = {1: Inertia(1, 0, 0), 0: Inertia(0, 0, 1), -1: Inertia(0, 1, 0)}[det_sign]
         elif len(rest) == 2:
-            tail = _inertia_2x2(det_sign, lambda: _sign_in_region(schur.trace(), region))
+            tail = _inertia_2x2(det_sign, lambda: _sign_in_region(schur_trace, region))
         else:
             raise UndecidedSign(f"{block.name}: expected one or two non-W parameters")
         total = Inertia(
             piv.positive + tail.positive, piv.negative + tail.negative, piv.zero + tail.zero
         )
         return _with_inertia(region, total)
+
+    def _schur(self, block: BlockType):
+        """(W indices, other indices, the W block A, trace of the Schur complement B / A)."""
+        m = block.matrix
+        pivots = [i for i, p in enumerate(block.parameters) if p.startswith("W")]
+        rest = [i for i in range(m.shape[0]) if i not in pivots]
+        A = m.extract(pivots, pivots)
+        schur = m.extract(rest, rest)
+        if pivots:
+            C = m.extract(rest, pivots)
+            schur = schur - C * A.inv() * C.T
+        # The trace holds the off-diagonal entries squared: free of radicals.
+        return pivots, rest, A, sp.cancel(schur.trace())
 
     # -- the full structure -------------------------------------------------------------
     @cached_property
@@ -365,7 +383,10 @@ class Landscape:
         occupant = {lat.direction: j for j, lat in enumerate(latents) if lat.direction is not None}
 
         def put(name, rows, sub):
-            block = self.blocks[name].matrix.subs(sub, simultaneous=True)
+            # xreplace: a structural renaming of symbols (u_j -> u_1, ...), no evaluation.
+            block = self.blocks[name].matrix.xreplace(
+                {k: v for k, v in sub.items() if v is not None}
+            )
             idx = [index[p] for p in rows]
             for a, ia in enumerate(idx):
                 for b, ib in enumerate(idx):
@@ -393,9 +414,26 @@ class Landscape:
                     put("collapsed-free", pair, {S.zeta2_j: lat.var, S.lam_a: lams[i]})
         return out
 
+    @cached_property
+    def li_rescaling(self) -> tuple[sp.Expr, sp.Matrix, bool]:
+        """The collapsed-free block in Li's form (arXiv 2610.11257, Eq. 24).
+
+        With w -> sqrt(s^2) w and v -> sqrt(beta lambda_a / eta^2) v (s^2 the collapsed
+        latent's variance) the block becomes [[1/sigma'^2, -sqrt(L)/sigma'^2],
+        [-sqrt(L)/sigma'^2, 1]].  Returns (L, that matrix, whether the rescaled block
+        equals it).
+        """
+        block = self.blocks["collapsed-free"].matrix
+        s2 = S.eta2 if self.spec.learnable else self.var_j
+        D = sp.diag(1 / sp.sqrt(s2), 1 / sp.sqrt(S.beta * S.lam_a / S.eta2))
+        L = S.lam_a * S.eta2 / (S.beta * s2)
+        li = sp.Matrix([[1 / S.sigma2, -sp.sqrt(L) / S.sigma2], [-sp.sqrt(L) / S.sigma2, 1]])
+        same = (D * block * D - li).applyfunc(sp.simplify).is_zero_matrix
+        return L, li, bool(same)
+
     def run(self) -> Landscape:
-        """Compute every block type, its regions and the structure check now."""
-        _ = self.blocks, self.verified
+        """Compute every block type, its regions and the structure checks now."""
+        _ = self.blocks, self.verified, self.li_rescaling
         return self
 
 
@@ -419,6 +457,28 @@ _ORDERINGS = _orderings(_r)
 _SIGN = {"below": -1, "at": 0, "above": 1}
 
 
+def _specialise(blocks: dict[str, BlockType]) -> dict[str, BlockType]:
+    """Anisotropic blocks at zeta_j^2 = zeta_l^2 = zeta^2, on the regions where that holds."""
+    same = {S.zeta2_j: S.zeta2, S.zeta2_l: S.zeta2}
+    out = {}
+    for name, block in blocks.items():
+        regions = []
+        for r in block.regions:
+            rels = [(e, sg) for e, sg in r.relations if e != S.zeta2_j - S.zeta2_l]
+            if len(rels) < len(r.relations) and dict(r.relations)[S.zeta2_j - S.zeta2_l] != 0:
+                continue  # a region of unequal variances
+            cond = r.condition.xreplace(same)
+            sample = None if r.sample is None else {k: v.xreplace(same) for k, v in
+                                                     r.sample.items() if k not in same}  # fmt: skip
+            relations = tuple((e.xreplace(same), sg) for e, sg in rels)
+            regions.append(Region(r.name, cond, relations, sample, r.inertia))
+        matrix = block.matrix.xreplace(same)
+        out[name] = BlockType(
+            name, block.parameters, matrix, sp.factor(block.determinant.xreplace(same)), regions
+        )
+    return out
+
+
 def _with_inertia(region: Region, value: Inertia) -> Region:
     return Region(region.name, region.condition, region.relations, region.sample, value)
 
@@ -440,8 +500,16 @@ def _rotation_sample(var_sign: int, lam_sign: int, rho: sp.Expr) -> dict | None:
     return None
 
 
-def _inertia_2x2(det_sign: int, trace_sign) -> Inertia:
+def _decided(sign: int | None, block: BlockType, region: Region) -> int:
+    if sign is None:
+        raise UndecidedSign(f"{block.name} in {region.name}: undecided sign")
+    return sign
+
+
+def _inertia_2x2(det_sign: int | None, trace_sign) -> Inertia:
     """Inertia of a real symmetric 2 x 2 matrix from the signs of det and (lazily) trace."""
+    if det_sign is None:
+        raise UndecidedSign("undecided sign of a determinant")
     if det_sign == -1:
         return Inertia(1, 1, 0)
     t = trace_sign()
@@ -476,8 +544,9 @@ def hessian_at(expr: sp.Expr, params: list, point: dict, chosen: list | None = N
                 if ia != ib:
                     out[ib, ia] += coeff * value
     rest = sp.Add(*other)
-    for ia, pa in enumerate(chosen):
-        for ib, pb in enumerate(chosen):
+    involved = [(i, p) for i, p in enumerate(chosen) if p in rest.free_symbols]
+    for ia, pa in involved:
+        for ib, pb in involved:
             out[ia, ib] += sp.diff(rest, pa, pb).subs(point)
     return out
 
@@ -509,18 +578,25 @@ def _sign_in_region(expr: sp.Expr, region: Region) -> int:
 
     Factor by factor: a factor of known sign, or a multiple of one of the region's
     defining relations; failing that, the whole expression on the region's
-    parametrisation.
+    parametrisation (every point of the region is reached, so a sign decided there
+    holds on the whole region).
     """
     try:
-        num, den = sp.fraction(sp.factor(sp.cancel(expr)))
+        num, den = _factored(expr)
         return _sign_of_product(num, region) * _sign_of_product(den, region)
     except UndecidedSign:
         if region.sample is None:
             raise
-    value = sign_of(sp.cancel(sp.sympify(expr).subs(region.sample)))
+    value = sign_of(sp.cancel(sp.sympify(expr).xreplace(region.sample)))
     if value is None:
         raise UndecidedSign(f"cannot decide the sign of {expr} in {region.name}")
     return value
+
+
+@lru_cache(maxsize=None)
+def _factored(expr: sp.Expr) -> tuple[sp.Expr, sp.Expr]:
+    """Numerator and denominator of ``expr``, factored (kept: every region asks again)."""
+    return sp.fraction(sp.factor(sp.cancel(expr)))
 
 
 def _sign_of_product(expr: sp.Expr, region: Region) -> int:

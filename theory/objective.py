@@ -216,6 +216,12 @@ def _is_zero(expr: sp.Expr) -> bool:
 
 @cache
 def _integrated_generic(spec: LinearVAE, d: int, k: int) -> ObjectiveTerms:
+    if not spec.learnable and not spec.anisotropic:
+        # The isotropic model is the anisotropic one with every zeta_j^2 = zeta^2: the
+        # same integral, with the variances set equal afterwards.
+        aniso = _integrated_generic(LinearVAE("fixed", anisotropic=True), d, k)
+        same = {S.ZETA2[j + 1]: S.zeta2 for j in range(k)}
+        return ObjectiveTerms(aniso.reconstruction.xreplace(same), aniso.kl.xreplace(same))
     W, V, cov, m, b = _generic_instance(d, k)
     return expected_objective(spec, W, V, cov, m, b)
 

@@ -47,6 +47,8 @@ s2 = sp.Symbol("s2", positive=True)
 eps = sp.Symbol("epsilon", real=True)
 y = sp.Symbol("y", real=True)
 u = sp.Symbol("u", positive=True)
+#: The largest eigenvalue of the data covariance.
+lam_max = sp.Symbol("lambda_max", positive=True)
 
 # Step e (theory/landscape.py): one block of the full Hessian involves at most two
 # latents j, l and two eigen-directions i, a.  Latent j (l) occupies direction i (a)
@@ -66,13 +68,14 @@ tau = sp.Symbol("tau", positive=True)
 
 #: LaTeX names; pass as ``symbol_names`` to :func:`sympy.latex`.
 LATEX_NAMES: dict[sp.Symbol, str] = {
-    sigma2: r"\sigma'^{2}",
+    sigma2: r"\sigma^{\prime 2}",
     beta: r"\beta",
     eta2: r"\eta^{2}",
     zeta2: r"\zeta^{2}",
     j: "j",
     k: "k",
     u: "u",
+    lam_max: r"\lambda_{\max}",
     lam_i: r"\lambda_{i}",
     lam_a: r"\lambda_{a}",
     zeta2_j: r"\zeta_{j}^{2}",

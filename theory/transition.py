@@ -45,9 +45,12 @@ def tidy(expr: sp.Expr) -> sp.Expr:
 
 
 def _side_value(expr: sp.Expr, var: sp.Symbol, at: sp.Expr, direction: str) -> sp.Expr:
-    """Value of ``expr`` at ``var = at``, as a one-sided limit where it is singular."""
-    direct = sp.simplify(expr.subs(var, at))
-    if direct.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
+    """Value of ``expr`` at ``var = at`` (tidied), as a one-sided limit where it is singular."""
+    singular = (sp.zoo, sp.nan, sp.oo, -sp.oo)
+    direct = expr.subs(var, at)
+    if not direct.has(*singular):
+        direct = tidy(direct)  # simplification may still reveal a hidden 0 in a denominator
+    if direct.has(*singular):
         # Approach along var = at (1 -/+ tau), tau -> 0+, rather than through
         # sympy.limit(..., dir="-"), which gets the sign wrong for square roots of
         # expressions in positive symbols (SymPy 1.14: limit of -1/sqrt(l - s) as
@@ -74,7 +77,7 @@ def one_sided_derivatives(
     for n in range(max_order + 1):
         left = _side_value(sp.diff(active, variable, n), variable, critical, "-")
         right = _side_value(sp.diff(collapsed, variable, n), variable, critical, "+")
-        out.append(OneSided(quantity, variable, n, tidy(left), tidy(right)))
+        out.append(OneSided(quantity, variable, n, left, right))
     return out
 
 
