@@ -53,7 +53,8 @@ def test_one_document_per_model(rendered):
         r"\\partial\^\{1\}",
         r"s_j\^2=\\eta\^\{2\}\$ fixed",  # the old fixed model's wording
         r"cascade at",  # the old fixed document's learnable threshold
-        r"^active & \$\\lambda = \\lambda_\{c\}\$",  # the active point where it is the collapsed one
+        # the active point listed where it is the collapsed one:
+        r"^active & \$\\lambda = \\lambda_\{c\}\$",
         r"\\left\|\{\\zeta",  # log det of a fixed covariance: terms that cancel
     ],
 )

@@ -258,7 +258,9 @@ def _kl_phi(laws) -> str:
         sp.simplify(sp.expand_log(laws.active["kl"] - laws.active["order_parameter"], force=True))
         == 0
     ):
-        return "\\begin{dmath*}\n\\mathrm{KL}_r = \\Phi_r = " + _tex_r(kl) + "\n\\end{dmath*}\n"
+        return (
+            "\\begin{equation*}\n\\mathrm{KL}_r = \\Phi_r = " + _tex_r(kl) + "\n\\end{equation*}\n"
+        )
     return (
         "\\begin{dmath*}\n\\mathrm{KL}_r = " + _tex_r(kl) + "\n\\end{dmath*}\n"
         "\\begin{dmath*}\n\\Phi_r = " + _tex_r(phi) + "\n\\end{dmath*}\n"
@@ -342,9 +344,11 @@ def _section_objective(d: Derivation) -> str:
     m = d.matrix_objective
     bias = ", ".join(f"{S.tex(k)} = {S.tex(v)}" for k, v in d.optimal_bias.items())
     var = S.tex(d.spec.encoder_variance_expr)
-    cov = {"learnable": "S=\\operatorname{diag}(s_1^2,\\dots,s_k^2)",
-           "fixed-isotropic": "\\zeta^2 I_k",
-           "fixed-anisotropic": "Z=\\operatorname{diag}(\\zeta_1^2,\\dots,\\zeta_k^2)"}[d.spec.kind]  # fmt: skip
+    cov = {
+        "learnable": "S=\\operatorname{diag}(s_1^2,\\dots,s_k^2)",
+        "fixed-isotropic": "\\zeta^2 I_k",
+        "fixed-anisotropic": "Z=\\operatorname{diag}(\\zeta_1^2,\\dots,\\zeta_k^2)",
+    }[d.spec.kind]
     parts = [
         r"\section{Step a: the expected objective}\label{sec:a}",
         "For one reparameterised sample, the two random integrands are",
@@ -648,7 +652,8 @@ def _behaviour_at(d: Derivation, var: sp.Symbol, q: str, r: bool = False) -> str
 
 # -- step e -------------------------------------------------------------------------------------
 _BLOCK_TEXT = {
-    "own": "an active latent $j$ and its own direction $i=\\pi(j)$ (the per-mode Hessian of step~c)",
+    "own": "an active latent $j$ and its own direction $i=\\pi(j)$ "
+    "(the per-mode Hessian of step~c)",
     "active-free": "an active latent $j$ (on direction $i$) and a free direction $a$ "
     "(no active latent on it)",
     "rotation": "two active latents, $j$ on direction $i$ and $l$ on direction $a$",
@@ -856,7 +861,7 @@ def _criterion_section(d: Derivation) -> list[str]:
         cond.subs(S.lam_a, lam_res),
         symbol_names=S.LATEX_NAMES | {lam_res: r"\Lambda_{\mathrm{res}}"},
     )
-    L, li, same = land.li_rescaling
+    L, _, same = land.li_rescaling
     Ls = sp.Symbol("L", positive=True)
     example = _li_form(Ls).subs({Ls: 4, S.sigma2: sp.Rational(3, 2)})
     mus = sorted(float(m) for m in example.eigenvals())
@@ -879,7 +884,8 @@ def _criterion_section(d: Derivation) -> list[str]:
         + ". This is the linear case of the residual-spectrum criterion of Li "
         "\\cite{li2026} (Eq.~24). Li writes the collapsed sector's mean-channel block as "
         f"${S.tex(_li_form(Ls))}$, with determinant $(\\sigma'^2-L)/\\sigma'^4$. Here, with "
-        "$w\\to\\sqrt{s^2}\\,w$ and $v\\to\\sqrt{\\beta\\lambda_a/\\eta^2}\\,v$ ($s^2$ the collapsed "
+        "$w\\to\\sqrt{s^2}\\,w$ and $v\\to\\sqrt{\\beta\\lambda_a/\\eta^2}\\,v$ "
+        "($s^2$ the collapsed "
         "latent's variance, a rescaling of $(w,v)$), the collapsed-free block becomes "
         f"exactly that with $L={S.tex(L)}$: {_check(same, 'confirmed', 'NOT CONFIRMED')}. "
         "For example $L=4$, $\\sigma'^2=3/2$ gives the eigenvalues "
@@ -924,10 +930,9 @@ def _section_full(d: Derivation) -> str:
     return "\n\n".join(p for p in parts if p)
 
 
-# -- totals, non-analyticity, bibliography ------------------------------------------------------------
+# -- totals, non-analyticity, bibliography ----------------------------------------------------
 def _section_totals(d: Derivation) -> str:
     laws = d.optimum
-    lam_r, _z_r = _lam_r()
     crit = _at_r(d.critical_sigma2)
     cond = S.sigma2 < crit
 
@@ -991,12 +996,14 @@ def _section_nonanalytic(d: Derivation) -> str:
         + ". "
     )
     if orders["neg_elbo"] == 2:
-        text += ("$F$ and its first derivative are continuous and its second derivative "
-                 "jumps: in Ehrenfest's terms a continuous (second-order) transition. ")  # fmt: skip
+        text += (
+            "$F$ and its first derivative are continuous and its second derivative "
+            "jumps: in Ehrenfest's terms a continuous (second-order) transition. "
+        )
     if kl_order == 1:
         text += (
-            "The seed paper's first version describes the critical boundary as 'a "
-            "discontinuity in the KL divergence' \\cite{li2025}. In the linear VAE the KL "
+            "The seed paper's first version describes the critical boundary as ``a "
+            "discontinuity in the KL divergence'' \\cite{li2025}. In the linear VAE the KL "
             "divergence itself is continuous at every critical point; what is discontinuous "
             "is its first derivative, which jumps by "
             f"${_tex_r(_at_r(display(jump)))}$. The second version's wording, that the KL "

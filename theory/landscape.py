@@ -38,7 +38,7 @@ encoder variances, and the linear case of the residual-spectrum criterion of Li
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property, lru_cache
+from functools import cache, cached_property
 from typing import TYPE_CHECKING
 
 import sympy as sp
@@ -593,7 +593,7 @@ def _sign_in_region(expr: sp.Expr, region: Region) -> int:
     return value
 
 
-@lru_cache(maxsize=None)
+@cache
 def _factored(expr: sp.Expr) -> tuple[sp.Expr, sp.Expr]:
     """Numerator and denominator of ``expr``, factored (kept: every region asks again)."""
     return sp.fraction(sp.factor(sp.cancel(expr)))

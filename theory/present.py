@@ -15,7 +15,7 @@ document never shows a form the engine has not proven equal to the derived one.
 from __future__ import annotations
 
 from collections import defaultdict
-from functools import lru_cache
+from functools import cache
 
 import sympy as sp
 
@@ -83,7 +83,7 @@ def _grouped(radicand: sp.Expr) -> sp.Expr:
     for part in (num, den):
         groups: dict[frozenset, sp.Expr] = defaultdict(lambda: sp.S.One)
         for f in sp.Mul.make_args(part):
-            groups[frozenset(f.free_symbols) if f.is_Add or f.is_Pow and f.base.is_Add
+            groups[frozenset(f.free_symbols) if f.is_Add or (f.is_Pow and f.base.is_Add)
                    else frozenset([f])] *= f  # fmt: skip
         out.append(sp.Mul(*(sp.expand(g) if g.has(sp.Add) else g for g in groups.values())))
     return out[0] / out[1]
@@ -117,7 +117,7 @@ def _equal(a: sp.Expr, b: sp.Expr) -> bool:
     return diff == 0 or sp.simplify(sp.radsimp(diff)) == 0
 
 
-@lru_cache(maxsize=None)
+@cache
 def display(expr: sp.Expr, logs: bool = True, radicals: bool = True) -> sp.Expr:
     """A readable form of ``expr``, checked equal to it (else ``expr`` simplified).
 
