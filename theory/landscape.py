@@ -355,7 +355,16 @@ class Landscape:
     # -- the full structure -------------------------------------------------------------
     @cached_property
     def verified(self) -> bool:
-        """The full Hessian of a d = 4, k = 4 instance is the assembly of the block types."""
+        """The full Hessian of a d = 4, k = 4 instance is the assembly of the block types.
+
+        For the isotropic model this is the anisotropic model's check at equal variances
+        (its blocks are specialised from those, and so is its instance).
+        """
+        if not self.spec.learnable and not self.spec.anisotropic:
+            from theory.derivation import derive
+            from theory.model import fixed_anisotropic_encoder_variance
+
+            return derive(fixed_anisotropic_encoder_variance()).landscape.verified
         us = sp.symbols("u_1 u_2", positive=True)
         lams = sp.symbols("lambda_3 lambda_4", positive=True)
         variances = (

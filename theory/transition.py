@@ -56,8 +56,27 @@ def _side_value(expr: sp.Expr, var: sp.Symbol, at: sp.Expr, direction: str) -> s
         # expressions in positive symbols (SymPy 1.14: limit of -1/sqrt(l - s) as
         # s -> l- returns +oo).
         side = -1 if direction == "-" else 1
-        return sp.limit(expr.subs(var, at * (1 + side * S.tau)), S.tau, 0, "+")
+        return _one_sided_limit(expr.subs(var, at * (1 + side * S.tau)))
     return direct
+
+
+def _one_sided_limit(expr: sp.Expr) -> sp.Expr:
+    """lim expr as tau -> 0+, from the leading term c tau^p (sympy.limit if that fails)."""
+    try:
+        lead = sp.powsimp(sp.factor(expr), force=True).as_leading_term(S.tau)
+        coeff, power = lead.as_coeff_exponent(S.tau)
+    except (ValueError, NotImplementedError, TypeError):
+        return sp.limit(expr, S.tau, 0, "+")
+    if coeff.has(S.tau) or not power.is_number or coeff == 0:
+        return sp.limit(expr, S.tau, 0, "+")
+    if power > 0:
+        return sp.S.Zero
+    if power == 0:
+        return tidy(coeff)
+    sign = sp.sign(sp.simplify(coeff))
+    if sign not in (1, -1):
+        return sp.limit(expr, S.tau, 0, "+")
+    return sign * sp.oo
 
 
 def one_sided_derivatives(
