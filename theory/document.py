@@ -234,7 +234,7 @@ def _pairing_sentence(d: Derivation) -> str:
 def _order_phrase(n: int | None, jump: str, infinite: bool) -> str:
     """How a quantity behaves at a critical point, from its first non-analytic order."""
     if n is None:
-        return "is analytic up to its second derivative"
+        return "is smooth (its derivatives up to order 2 agree on both sides)"
     if n == 0:
         return f"is discontinuous (it jumps by {jump})"
     cont = {1: "is continuous", 2: "is continuous with a continuous first derivative"}.get(
@@ -981,9 +981,10 @@ def _section_nonanalytic(d: Derivation) -> str:
     kl_order = orders["kl"]
     jump = d.derivatives[S.sigma2]["kl"][1].jump if kl_order == 1 else None
     text = (
-        "At each $\\sigma'^2_{c,r}$ exactly one mode switches (several when thresholds "
-        "coincide; their jumps add), and every other term of section~\\ref{sec:totals} is "
-        "analytic there. Hence, at $\\sigma'^2_{c,r}$: the total KL divergence "
+        "At each $\\sigma'^2_{c,r}$ the mode with that threshold switches (when several "
+        "thresholds coincide, their modes switch together and their jumps add), and every "
+        "other term of section~\\ref{sec:totals} is analytic there. Hence, at "
+        "$\\sigma'^2_{c,r}$: the total KL divergence "
         + _behaviour(d, "kl")
         + "; the order parameter $\\Phi$ "
         + _behaviour(d, "order_parameter")
