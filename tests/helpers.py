@@ -181,13 +181,15 @@ class Packing:
     """Flat parameter vector <-> (W, V, s2, b) for one variant.
 
     The vector holds ``W`` (d x k), ``V`` (k x d), then ``log s2`` (k, learnable variant
-    only: the fixed variant pins s2 = eta2) and ``b`` (d).
+    only) and ``b`` (d).  The fixed variant pins s2: to ``zeta2`` (one value per latent,
+    Dang et al. 2024's anisotropic model) when given, else to eta2.
     """
 
     d: int
     k: int
     variant: str
     eta2: float = 1.0
+    zeta2: tuple[float, ...] | None = None
 
     @property
     def size(self) -> int:
@@ -204,8 +206,14 @@ class Packing:
         if self.variant == "learnable":
             s2, b = np.exp(rest[:k]), rest[k:]
         else:
-            s2, b = np.full(k, self.eta2), rest
+            s2, b = self.fixed_variances(), rest
         return W, V, s2, b
+
+    def fixed_variances(self) -> np.ndarray:
+        """The pinned s2 of the fixed variant: ``zeta2`` per latent, or eta2 for every one."""
+        if self.zeta2 is None:
+            return np.full(self.k, self.eta2)
+        return np.array(self.zeta2, dtype=float)
 
     def random(self, rng: np.random.Generator, scale: float = 1.0) -> np.ndarray:
         """A random starting point (Gaussian entries of standard deviation ``scale``)."""

@@ -292,7 +292,17 @@ def test_train_mlp_human_output(capsys):
     assert code == 0 and err == ""
     lines = out.splitlines()
     assert lines[1].startswith("MLP VAE, 3 sweep points x 1 seed in ")
-    assert lines[2].split() == ["rank", "predicted", "measured", "rel.", "error", "bracket"]
+    assert lines[2].split() == [
+        "rank",
+        "predicted",
+        "measured",
+        "rel.",
+        "error",
+        "std.",
+        "err.",
+        "residual",
+        "bracket",
+    ]
     assert len(lines) == 3 + 4  # four latent ranks
 
 

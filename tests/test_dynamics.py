@@ -27,7 +27,8 @@ def test_derived_hessian_is_the_trainers_curvature(variant, sigma2):
     lam, beta, eta2, a = 2.5, 0.9, 1.2, 1.3
     rel = relaxation_laws(variant)
     point = "active" if lam > beta * sigma2 else "collapsed"
-    x = rel.stationary(point, lam, sigma2, beta, eta2)
+    # The trainer's fixed encoder variance is the prior's: zeta^2 = eta^2.
+    x = rel.stationary(point, lam, sigma2, beta, eta2, zeta2=eta2)
     theta = np.array([float(x["w"]) / a, float(x["v"]) * a])
     if variant == "learnable":
         theta = np.append(theta, math.log(float(x["s2"])))
@@ -48,7 +49,7 @@ def test_derived_hessian_is_the_trainers_curvature(variant, sigma2):
     numeric = np.array(
         [(grad(theta + h * e) - grad(theta - h * e)) / (2 * h) for e in np.eye(theta.size)]
     )
-    derived = rel.hessian(point, lam, sigma2, beta, eta2, a)
+    derived = rel.hessian(point, lam, sigma2, beta, eta2, a, zeta2=eta2)
     np.testing.assert_allclose(derived, numeric, rtol=1e-6, atol=1e-8)
 
 

@@ -4,7 +4,7 @@ Independent route: the objective is the full data-matrix objective
 of ``tests/helpers.py`` (written from the Gaussian identities, no SymPy), evaluated on
 actual data.  For the per-mode checks it is restricted to one latent and one direction:
 1-D data of empirical variance exactly lambda, decoder bias at the data mean, parameters
-(w, v, s2) - or (w, v) with s2 = eta2 for the fixed variant - in the order of
+(w, v, s2) - or (w, v) with s2 = zeta2 for the fixed variant - in the order of
 ``spec.mode_parameters``.  The derived Hessian ``derive(spec).hessian`` at the derived
 stationary points is compared with a central finite-difference Hessian of that function.
 
@@ -40,31 +40,39 @@ HESSIAN_STEP = 1e-4
 #: Finite-difference step for gradients: error ~h^2 |f'''| + eps |f| / h ~ 1e-10.
 GRADIENT_STEP = 1e-6
 
-#: (lam, sigma2, beta, eta2), with lam above and below beta * sigma2.
+#: (lam, sigma2, beta, eta2, zeta2), with lam above and below the boundary (beta sigma2
+#: for the learnable variant, beta sigma2 zeta2 / eta2 for the fixed one: both are
+#: above or both below in every case; zeta2 is unused by the learnable variant).
 PARAMETERS = [
-    (3.0, 1.0, 1.0, 1.0),  # above: 3 > 1
-    (0.5, 1.0, 1.0, 1.0),  # below: 0.5 < 1
-    (2.0, 0.8, 1.5, 0.6),  # above: 2 > 1.2
-    (1.0, 2.0, 0.7, 1.3),  # below: 1 < 1.4
-    (5.0, 0.5, 2.0, 2.0),  # above: 5 > 1
-    (0.9, 0.5, 2.5, 0.8),  # below: 0.9 < 1.25
+    (3.0, 1.0, 1.0, 1.0, 1.0),  # above: 3 > 1, 1
+    (0.5, 1.0, 1.0, 1.0, 1.0),  # below: 0.5 < 1, 1
+    (2.0, 0.8, 1.5, 0.6, 0.4),  # above: 2 > 1.2, 0.8
+    (1.0, 2.0, 0.7, 1.3, 2.1),  # below: 1 < 1.4, 2.26
+    (5.0, 0.5, 2.0, 2.0, 3.0),  # above: 5 > 1, 1.5
+    (0.9, 0.5, 2.5, 0.8, 0.7),  # below: 0.9 < 1.25, 1.09
 ]
-PARAMETER_IDS = [f"lam={p[0]:g}-s2={p[1]:g}-beta={p[2]:g}-eta2={p[3]:g}" for p in PARAMETERS]
+PARAMETER_IDS = [
+    f"lam={p[0]:g}-s2={p[1]:g}-beta={p[2]:g}-eta2={p[3]:g}-zeta2={p[4]:g}" for p in PARAMETERS
+]
 
 
-def _numbers(lam: float, sigma2: float, beta: float, eta2: float) -> dict[sp.Symbol, float]:
-    return {S.lam: lam, S.sigma2: sigma2, S.beta: beta, S.eta2: eta2}
+def _numbers(
+    lam: float, sigma2: float, beta: float, eta2: float, zeta2: float
+) -> dict[sp.Symbol, float]:
+    return {S.lam: lam, S.sigma2: sigma2, S.beta: beta, S.eta2: eta2, S.zeta2: zeta2}
 
 
-def mode_objective(variant: str, lam: float, sigma2: float, beta: float, eta2: float, seed: int):
+def mode_objective(
+    variant: str, lam: float, sigma2: float, beta: float, eta2: float, zeta2: float, seed: int
+):
     """Full NumPy objective restricted to one latent and one direction of variance ``lam``.
 
     Parameters
     ----------
     variant : {"learnable", "fixed"}
         Encoder-variance variant (decides whether s2 is an argument).
-    lam, sigma2, beta, eta2 : float
-        Data variance, decoder variance, KL weight, prior variance.
+    lam, sigma2, beta, eta2, zeta2 : float
+        Data variance, decoder variance, KL weight, prior variance, fixed encoder variance.
     seed : int
         Seed of the 1-D data.
 
@@ -77,7 +85,7 @@ def mode_objective(variant: str, lam: float, sigma2: float, beta: float, eta2: f
     b = X.mean(axis=0)  # the optimal bias; the per-mode problem has b = m
 
     def f(p: np.ndarray) -> float:
-        s2 = p[2] if variant == "learnable" else eta2
+        s2 = p[2] if variant == "learnable" else zeta2
         W, V = np.array([[p[0]]]), np.array([[p[1]]])
         return objective(X, W, V, np.array([s2]), b, sigma2, beta, eta2)
 
@@ -105,13 +113,18 @@ def derived_hessian(variant: str, name: str, numbers: dict) -> np.ndarray:
 
 
 # -- per-mode Hessians ----------------------------------------------------------------------
-def _above(params: tuple[float, float, float, float]) -> bool:
-    """lam > beta sigma2: where the literature (Wang & Ziyin 2022, Thm 2) has an active point."""
-    lam, sigma2, beta, _ = params
-    return lam > beta * sigma2
+def _above(params: tuple[float, ...], variant: str = "learnable") -> bool:
+    """Where the literature has an active point.
+
+    lam > beta sigma2 (learnable: Wang & Ziyin 2022, Thm 2); lam > beta sigma2 zeta2 / eta2
+    (fixed: Dang et al. 2024, Thm 1, with eta2 = 1 there).
+    """
+    lam, sigma2, beta, eta2, zeta2 = params
+    return lam > beta * sigma2 * (1.0 if variant == "learnable" else zeta2 / eta2)
 
 
-#: (point name, parameters): the collapsed point everywhere, the active one where it exists.
+#: (point name, parameters): the collapsed point everywhere, the active one where it exists
+#: (the cases are chosen so that both variants agree on where that is).
 POINT_CASES = [
     pytest.param(name, p, id=f"{name}-{pid}")
     for name in ("collapsed", "active")
@@ -124,7 +137,8 @@ POINT_CASES = [
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_active_point_is_real_exactly_above_the_boundary(variant, params):
     """The derived active point has real parameters (and s2 > 0) iff lam > beta sigma2."""
-    assert (numeric_point(variant, "active", _numbers(*params)) is not None) == _above(params)
+    found = numeric_point(variant, "active", _numbers(*params)) is not None
+    assert found == _above(params, variant)
 
 
 @pytest.mark.parametrize(("name", "params"), POINT_CASES)
@@ -148,14 +162,14 @@ def test_mode_hessian_matches_finite_differences(variant, name, params):
 def test_mode_hessian_away_from_stationary_points(variant):
     """The symbolic Hessian as a function, at an arbitrary (non-stationary) point."""
     spec = SPECS[variant]
-    lam, sigma2, beta, eta2 = 2.0, 0.8, 1.5, 0.6
+    lam, sigma2, beta, eta2, zeta2 = 2.0, 0.8, 1.5, 0.6, 0.45
     point = np.array([0.7, -0.4, 0.5])[: len(spec.mode_parameters)]
-    numbers = _numbers(lam, sigma2, beta, eta2) | dict(
+    numbers = _numbers(lam, sigma2, beta, eta2, zeta2) | dict(
         zip(spec.mode_parameters, point.tolist(), strict=True)
     )
     expected = np.array(derive(spec).hessian.subs(numbers).evalf(), dtype=float)
     numeric = finite_difference_hessian(
-        mode_objective(variant, lam, sigma2, beta, eta2, seed=18), point, HESSIAN_STEP
+        mode_objective(variant, lam, sigma2, beta, eta2, zeta2, seed=18), point, HESSIAN_STEP
     )
     # Same error budget as above: rtol = atol = 1e-5.
     np.testing.assert_allclose(numeric, expected, rtol=1e-5, atol=1e-5)
@@ -163,15 +177,17 @@ def test_mode_hessian_away_from_stationary_points(variant):
 
 # -- inertia of the full collapsed point ------------------------------------------------------
 FULL_SPECTRUM = (4.0, 2.0, 1.0)
-#: (beta, sigma2, eta2) putting beta sigma2 in each gap of FULL_SPECTRUM.
+#: (beta, sigma2, eta2, zeta2) putting beta sigma2 (times zeta2 / eta2 for the fixed
+#: variant) in each gap of FULL_SPECTRUM.
 FULL_CASES = [
-    (1.0, 5.0, 1.0),  # beta sigma2 = 5: no direction unstable
-    (1.0, 3.0, 1.0),  # 3: lambda = 4 unstable
-    (0.5, 3.0, 1.0),  # 1.5: 4 and 2
-    (1.0, 1.5, 0.7),  # 1.5: 4 and 2, eta2 != 1
-    (2.0, 0.4, 1.3),  # 0.8: all three
+    (1.0, 5.0, 1.0, 1.0),  # beta sigma2 = 5: no direction unstable
+    (1.0, 3.0, 1.0, 1.0),  # 3: lambda = 4 unstable
+    (0.5, 3.0, 1.0, 1.0),  # 1.5: 4 and 2
+    (1.0, 1.5, 0.7, 0.7),  # 1.5: 4 and 2, eta2 != 1
+    (2.0, 0.4, 1.3, 1.3),  # 0.8: all three
+    (1.0, 3.0, 1.0, 0.5),  # fixed: 1.5, 4 and 2 (learnable: 3, only 4)
 ]
-FULL_IDS = [f"beta={c[0]:g}-s2={c[1]:g}-eta2={c[2]:g}" for c in FULL_CASES]
+FULL_IDS = [f"beta={c[0]:g}-s2={c[1]:g}-eta2={c[2]:g}-zeta2={c[3]:g}" for c in FULL_CASES]
 
 
 @pytest.mark.parametrize("case", FULL_CASES, ids=FULL_IDS)
@@ -184,7 +200,7 @@ def test_full_collapsed_point_negative_directions(variant, case):
     parameters are W (3 x 2), V (2 x 3), s2 (2, learnable only, not log-transformed: at a
     stationary point the inertia does not depend on the parametrisation) and b (3).
     """
-    beta, sigma2, eta2 = case
+    beta, sigma2, eta2, zeta2 = case
     d, k = len(FULL_SPECTRUM), 2
     X, _ = rotated_data(FULL_SPECTRUM, N_ROWS, seed=29, rotate=False)
     m = X.mean(axis=0)
@@ -193,7 +209,7 @@ def test_full_collapsed_point_negative_directions(variant, case):
     def f(theta: np.ndarray) -> float:
         W = theta[: d * k].reshape(d, k)
         V = theta[d * k : 2 * d * k].reshape(k, d)
-        s2 = theta[2 * d * k : 2 * d * k + n_s2] if n_s2 else np.full(k, eta2)
+        s2 = theta[2 * d * k : 2 * d * k + n_s2] if n_s2 else np.full(k, zeta2)
         b = theta[2 * d * k + n_s2 :]
         return objective(X, W, V, s2, b, sigma2, beta, eta2)
 
@@ -208,10 +224,12 @@ def test_full_collapsed_point_negative_directions(variant, case):
     assert np.min(np.abs(eigenvalues)) > 1e-3, eigenvalues
     n_negative = int(np.sum(eigenvalues < 0))
 
-    # The literature's count (Li et al. 2025) ...
-    assert n_negative == k * sum(lam > beta * sigma2 for lam in FULL_SPECTRUM)
+    # The literature's count (Li et al. 2025; with a fixed zeta2 the boundary of Dang et
+    # al. 2024) ...
+    scale = 1.0 if variant == "learnable" else zeta2 / eta2
+    assert n_negative == k * sum(lam > beta * sigma2 * scale for lam in FULL_SPECTRUM)
     # ... and the count implied by the derived per-mode Hessian at collapse, lambda_i each.
-    numbers = {S.sigma2: sigma2, S.beta: beta, S.eta2: eta2}
+    numbers = {S.sigma2: sigma2, S.beta: beta, S.eta2: eta2, S.zeta2: zeta2}
     per_mode = 0
     for lam in FULL_SPECTRUM:
         h = derived_hessian(variant, "collapsed", numbers | {S.lam: lam})

@@ -8,6 +8,7 @@ import sympy as sp
 
 from numerics.core import _bridge as laws
 from numerics.core._bridge import cache_dir, compiled_laws, law_expressions
+from theory import linear_vae
 
 
 @pytest.fixture
@@ -27,7 +28,8 @@ def _flat(expressions: dict) -> dict:
 
 
 def test_a_cached_load_is_the_fresh_derivation_and_does_not_derive(cache, monkeypatch):
-    fresh = laws._derived_expressions("fixed")
+    spec = linear_vae("fixed")
+    fresh = laws._derived_expressions(spec)
     first = law_expressions("fixed")  # derives and writes the file
     (written,) = cache.glob("laws-fixed-*.pickle")
 
@@ -42,9 +44,10 @@ def test_a_cached_load_is_the_fresh_derivation_and_does_not_derive(cache, monkey
         assert sp.srepr(got) == sp.srepr(expr), key  # the same tree, not just equal
     # And what is compiled from the file evaluates as the fresh expression does.
     assert written.exists()
-    args = (np.array([3.0, 5.0]), np.array([1.0, 2.0]), 1.3, 1.0)
+    args = (np.array([3.0, 5.0]), np.array([1.0, 2.0]), 1.3, 1.0, 0.8)
     cached_kl = compiled_laws("fixed").active["kl"]
-    np.testing.assert_array_equal(cached_kl(*args), laws._compile(fresh["active"]["kl"])(*args))
+    fresh_kl = laws._compile(fresh["active"]["kl"], spec.law_arguments)
+    np.testing.assert_array_equal(cached_kl(*args), fresh_kl(*args))
 
 
 def test_another_theory_source_misses_and_replaces_the_stale_file(cache, monkeypatch):
@@ -58,11 +61,11 @@ def test_another_theory_source_misses_and_replaces_the_stale_file(cache, monkeyp
         return derived(variant)
 
     monkeypatch.setattr(laws, "_derived_expressions", counting)
-    monkeypatch.setattr(laws, "_source_key", lambda variant: "an-edited-theory")
+    monkeypatch.setattr(laws, "_source_key", lambda name: "an-edited-theory")
     law_expressions("learnable")
-    assert calls == ["learnable"]  # the old file did not match
+    assert calls == [linear_vae("learnable")]  # the old file did not match
     assert [p.name for p in cache.glob("laws-learnable-*.pickle")] == [
-        "laws-learnable-an-edited-theory.pickle"
+        "laws-learnable-encoder-variance-an-edited-theory.pickle"
     ]
     assert not old.exists()
 

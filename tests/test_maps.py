@@ -112,31 +112,40 @@ def test_reported_jumps_vs_finite_differences(variant, vary):
 
 def _mp_law(variant: str, q: str):
     law = derive(linear_vae(variant)).optimum.active[q]
-    return sp.lambdify((S.lam, S.sigma2, S.beta, S.eta2), law, "mpmath")
+    return sp.lambdify((S.lam, S.sigma2, S.beta, S.eta2, S.zeta2), law, "mpmath")
 
 
-@pytest.mark.parametrize("variant", VARIANTS)
+#: (variant, eta2, zeta2): the fixed variant with zeta2 = eta2 and with zeta2 != eta2.
+ACCURACY_MODELS = [("learnable", 1.0, 1.0), ("fixed", 1.0, 1.0), ("fixed", 1.3, 0.7)]
+
+
+@pytest.mark.parametrize("model", ACCURACY_MODELS, ids=lambda m: "{}-eta2={}-zeta2={}".format(*m))
 @pytest.mark.parametrize("beta", [1.0, 0.7, 3.3])
 @pytest.mark.parametrize("lam", [2.5, 1e-3, 417.0])
-def test_accuracy_next_to_critical_point(variant, beta, lam):
-    """At sigma'^2 = lambda/beta (1 - 1e-12): 1e-10 relative against 50-digit mpmath.
+def test_accuracy_next_to_critical_point(model, beta, lam):
+    """At sigma'^2 = sigma'^2_c (1 - 1e-12): 1e-10 relative against 50-digit mpmath.
 
-    The reference evaluates the theory's law, as printed, at the very same float
-    inputs in 50-digit arithmetic; the compiled law is the cancellation-free form.
+    sigma'^2_c = lambda / beta (learnable; Li et al. 2025) or eta2 lambda / (beta zeta2)
+    (fixed; Dang et al. 2024, Thm 1).  The reference evaluates the theory's law, as
+    printed, at the very same float inputs in 50-digit arithmetic; the compiled law is
+    the cancellation-free form.
     """
+    variant, eta2, zeta2 = model
     laws = compiled_laws(variant)
-    s2 = lam / beta * (1 - 1e-12)
-    assert laws.is_active(lam, s2, beta, 1.0)
+    crit = lam / beta if variant == "learnable" else eta2 * lam / (beta * zeta2)
+    s2 = crit * (1 - 1e-12)
+    assert laws.is_active(lam, s2, beta, eta2, zeta2)
     mpmath.mp.dps = 50
     try:
-        for q in ("kl", "decoder_norm", "encoder_variance", "neg_elbo"):
-            got = float(laws.active_value(q, lam, s2, beta, 1.0))
-            ref = _mp_law(variant, q)(mpmath.mpf(lam), mpmath.mpf(s2), mpmath.mpf(beta), 1)
+        for q in ("kl", "order_parameter", "decoder_norm", "encoder_variance", "neg_elbo"):
+            got = float(laws.active_value(q, lam, s2, beta, eta2, zeta2))
+            mp = [mpmath.mpf(x) for x in (lam, s2, beta, eta2, zeta2)]
+            ref = _mp_law(variant, q)(*mp)
             assert got == pytest.approx(float(ref), rel=1e-10), q
     finally:
         mpmath.mp.dps = 15
-    # Just above the critical point the mode is collapsed: KL exactly 0.
-    assert not laws.is_active(lam, lam / beta * (1 + 1e-12), beta, 1.0)
+    # Just above the critical point the mode is collapsed.
+    assert not laws.is_active(lam, crit * (1 + 1e-12), beta, eta2, zeta2)
 
 
 def test_phase_diagram_counts():

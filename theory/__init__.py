@@ -8,11 +8,12 @@ model factory and derive::
     d.optimum.active["kl"]        # log(lambda/(beta*sigma2))/2
 """
 
-from theory.derivation import QUANTITIES, Derivation, derive
+from theory.derivation import QUANTITIES, Derivation, ModeDerivation, PairingRule, derive
 from theory.model import (
     ENCODER_VARIANCES,
     LinearVAE,
     all_models,
+    fixed_anisotropic_encoder_variance,
     fixed_encoder_variance,
     learnable_encoder_variance,
     linear_vae,
@@ -23,8 +24,11 @@ __all__ = [
     "QUANTITIES",
     "Derivation",
     "LinearVAE",
+    "ModeDerivation",
+    "PairingRule",
     "all_models",
     "derive",
+    "fixed_anisotropic_encoder_variance",
     "fixed_encoder_variance",
     "learnable_encoder_variance",
     "linear_vae",

@@ -19,9 +19,17 @@ can inspect any step::
 Steps:
 
 a. expected objective (matrix form, checked; per-mode reduction, checked);
-b. stationary equations and all their solutions, with existence conditions;
+b. stationary equations of one mode and all their solutions, with existence conditions;
 c. Hessian at each point, inertia, classification, collapse criterion;
-d. optimum laws, one-sided derivatives and jumps, exponents, Landau.
+d. optimum laws, one-sided derivatives and jumps, exponents, Landau;
+e. the full model: which latent takes which eigen-direction (pairing), and the
+   Hessian of the whole multi-latent objective at every aligned stationary point
+   (:mod:`theory.landscape`).
+
+The per-mode steps (b-d) belong to :class:`ModeDerivation`, shared by every model
+with the same per-mode problem (the isotropic and anisotropic fixed variances);
+:class:`Derivation` adds the full-model steps and forwards every per-mode
+attribute, so ``derive(spec).optimum`` works for every model.
 """
 
 from __future__ import annotations
@@ -56,8 +64,16 @@ from theory.transition import (
     tidy,
 )
 
-#: Quantities reported at the optimum of one mode.
-QUANTITIES: tuple[str, ...] = ("kl", "encoder_variance", "decoder_norm", "neg_elbo")
+#: Quantities reported at the optimum of one mode.  ``kl`` is the KL divergence itself;
+#: ``order_parameter`` is KL - KL(collapsed), which vanishes in the collapsed phase for
+#: every model (with a fixed variance zeta^2 != eta^2 the collapsed KL is a positive floor).
+QUANTITIES: tuple[str, ...] = (
+    "kl",
+    "order_parameter",
+    "encoder_variance",
+    "decoder_norm",
+    "neg_elbo",
+)
 
 
 @dataclass(frozen=True)
@@ -76,50 +92,97 @@ class CollapseStability:
     ``kind`` maps each region (lambda below / at / above the boundary) to the
     classification; ``stable_condition`` is the derived criterion on one mode,
     and the full collapsed point is stable iff it holds for lambda_max.
+    ``quartic_at_boundary`` is the Landau quartic coefficient where the Hessian
+    is singular; ``resolved_at_boundary`` says its sign settled the classification.
     """
 
     boundary: sp.Expr
     kind: dict[str, str]
     stable_condition: sp.Basic
-    degenerate_resolved_by: str
+    resolved_at_boundary: bool
+    quartic_at_boundary: sp.Expr
     hessian_blocks_check: bool
 
+    @property
+    def degenerate_resolved_by(self) -> str:
+        """One sentence on how the singular boundary was classified ('' if it was not)."""
+        if not self.resolved_at_boundary:
+            return ""
+        return (
+            "the Hessian is singular, and the quartic Landau coefficient is positive, so "
+            "the collapsed point is still a minimum there"
+        )
 
-class Derivation:
-    """Inspectable derivation of the collapse transition of ``spec``.
+
+@dataclass(frozen=True)
+class PairingRule:
+    """Which latent takes which eigen-direction (an exchange argument the engine checks).
+
+    With G(lambda, s^2) = f(active) - f(collapsed) <= 0 the gain of pairing a latent of
+    fixed variance s^2 = zeta^2 with a direction of eigenvalue lambda (and G = 0 where
+    the mode is collapsed), the global objective is a sum of G over the pairs plus
+    terms that do not depend on the pairing.  If G and dG/dlambda vanish at the
+    boundary lambda_c (G is C^1 across it), dG/dlambda < 0 on the active side, and the
+    cross derivative d^2 G / dlambda dzeta^2 has one sign there, then dG/dlambda is
+    monotone in zeta^2 everywhere, and the rearrangement inequality gives the rule.
+
+    Attributes
+    ----------
+    gain : sympy.Expr
+        G on the active side.
+    continuous_at_boundary : bool
+        G = dG/dlambda = 0 at lambda = lambda_c.
+    slope_sign : int
+        Sign of dG/dlambda on the active side (-1: latents take the largest eigenvalues).
+    cross_derivative : sympy.Expr or None
+        d^2 G / dlambda dzeta^2 (None: no fixed per-latent variance to order by).
+    cross_sign : int or None
+        Its sign on the active side.
+    variance_order : {"ascending", "descending"} or None
+        Sort latents by zeta^2 in this order and pair them with the eigenvalues in
+        descending order (None: any pairing of the top eigenvalues).
+    """
+
+    gain: sp.Expr
+    continuous_at_boundary: bool
+    slope_sign: int | None
+    cross_derivative: sp.Expr | None
+    cross_sign: int | None
+
+    @property
+    def variance_order(self) -> str | None:
+        """``ascending`` (smallest zeta^2 takes the largest eigenvalue), ``descending`` or None."""
+        if self.cross_sign is None:
+            return None
+        return {1: "ascending", -1: "descending"}.get(self.cross_sign)
+
+    @property
+    def proven(self) -> bool:
+        """Every hypothesis of the exchange argument was checked."""
+        ok = self.continuous_at_boundary and self.slope_sign == -1
+        return ok and (self.cross_derivative is None or self.cross_sign in (1, -1))
+
+
+class ModeDerivation:
+    """Steps a-d for one latent paired with one eigen-direction (the per-mode problem).
 
     Parameters
     ----------
     spec : LinearVAE
-        The model specification.
+        A specification whose per-mode problem this is (``spec.mode_spec`` is used).
     """
 
     def __init__(self, spec: LinearVAE) -> None:
-        self.spec = spec
+        self.spec = spec.mode_spec
 
     def __repr__(self) -> str:
-        return f"Derivation({self.spec!r})"
+        return f"ModeDerivation({self.spec!r})"
 
-    # -- step a -------------------------------------------------------------
+    # -- step a (per mode) ------------------------------------------------------
     @cached_property
     def integrands(self) -> obj.ObjectiveTerms:
         """Random per-mode integrands -log p(y|z) and log q(z|y) - log p(z)."""
         return obj.random_integrands(self.spec)
-
-    @cached_property
-    def matrix_objective(self) -> obj.ObjectiveTerms:
-        """Closed matrix form of E[-log p] and E[KL] (matrix symbols)."""
-        return obj.symbolic_matrix_objective(self.spec)
-
-    @cached_property
-    def matrix_form_verified(self) -> bool:
-        """The matrix form equals the integrated objective (generic d=3, k=2)."""
-        return obj.check_matrix_form(self.spec)
-
-    @cached_property
-    def optimal_bias(self) -> dict[sp.Symbol, sp.Expr]:
-        """Solution of dF/db = 0 on a generic instance (b = m)."""
-        return obj.optimal_bias(self.spec)
 
     @cached_property
     def mode_terms(self) -> obj.ObjectiveTerms:
@@ -128,7 +191,7 @@ class Derivation:
 
     @cached_property
     def mode_objective(self) -> sp.Expr:
-        """Per-mode objective f(w, v, s^2; lambda) = E[-log p] + beta E[KL]."""
+        """Per-mode objective f(w, v[, s^2]; lambda) = E[-log p] + beta E[KL]."""
         return self.mode_terms.total
 
     @cached_property
@@ -136,12 +199,7 @@ class Derivation:
         """Objective of an eigen-direction no latent is paired with."""
         return obj.unpaired_objective(self.spec)
 
-    @cached_property
-    def reduction_verified(self) -> bool:
-        """Aligned parameters split the objective into per-mode terms (d=3, k=2)."""
-        return obj.check_reduction(self.spec)
-
-    # -- step b -------------------------------------------------------------
+    # -- step b -----------------------------------------------------------------
     @cached_property
     def stationary_equations(self) -> list[sp.Expr]:
         """dF/dp = 0 for each trained per-mode parameter p."""
@@ -203,19 +261,29 @@ class Derivation:
                 return pt
         raise KeyError(name)
 
-    def existence_condition(self, point: StationaryPoint) -> sp.Basic:
-        """Relation on lambda under which ``point`` is a real, distinct point."""
-        regions = [
+    def distinct_regions(self, point: StationaryPoint) -> list[str]:
+        """Regions where ``point`` is real and distinct from the collapsed point."""
+        return [
             r
             for r in REGIONS
             if point.exists[r]
             and (point.name == "collapsed" or not point.coincides_with_collapsed[r])
         ]
+
+    def existence_condition(self, point: StationaryPoint) -> sp.Basic:
+        """Relation on lambda under which ``point`` is a real, distinct point."""
+        regions = self.distinct_regions(point)
         if not regions:
             return sp.false
         return sp.Or(*(region_condition(r, self.critical_boundary) for r in regions)).simplify()
 
-    # -- step c -------------------------------------------------------------
+    @cached_property
+    def active_in_u(self) -> dict[sp.Symbol, sp.Expr]:
+        """The active point with lambda = lambda_c u^2 (u > 1): free of nested radicals."""
+        sub = {S.lam: self.critical_boundary * S.u**2}
+        return {p: sp.simplify(v.subs(sub)) for p, v in self.point("active").values.items()}
+
+    # -- step c (per mode) --------------------------------------------------------
     @cached_property
     def landau(self) -> LandauExpansion:
         """Landau expansion of f in the decoder amplitude w (step d, used in c)."""
@@ -224,61 +292,20 @@ class Derivation:
         )
 
     @cached_property
-    def collapse_stability(self) -> CollapseStability:
-        """Classification of the collapsed point and the collapse criterion."""
-        collapsed = self.point("collapsed")
-        kind = dict(collapsed.kind)
-        resolved = ""
-        if kind.get("at") == "degenerate":
-            quartic = self.landau.coefficients.get(4, sp.S.Zero).subs(self.regions["at"])
-            if sign_of(quartic) == 1:
-                kind["at"] = "minimum"
-                resolved = (
-                    "the Hessian is singular at the boundary; the quartic Landau coefficient "
-                    "is positive there, so the collapsed point is still a minimum"
-                )
-        stable = [r for r in REGIONS if kind.get(r) == "minimum"]
-        condition = sp.Or(*(region_condition(r, self.critical_boundary) for r in stable)).simplify()
-        return CollapseStability(
-            boundary=self.critical_boundary,
-            kind=kind,
-            stable_condition=condition,
-            degenerate_resolved_by=resolved,
-            hessian_blocks_check=self._check_full_collapsed_hessian(),
-        )
+    def collapsed_kind(self) -> tuple[dict[str, str], bool, sp.Expr]:
+        """Classification of the collapsed point per region, resolved at the boundary.
 
-    def _check_full_collapsed_hessian(self, d: int = 3, k: int = 2) -> bool:
-        """Full (d=3, k=2) Hessian at collapse = per-mode blocks for every (i, j) pair.
-
-        In the eigenbasis, the Hessian of the full objective at the collapsed
-        point is block diagonal: a (W_ij, V_ji) block for every pair of a data
-        direction i and a latent j, equal to the per-mode (w, v) block with
-        lambda = lambda_i, plus the encoder-variance entries.  So the collapsed
-        point of the full model is stable iff the per-mode criterion holds for
-        every eigenvalue, i.e. for lambda_max.
+        Returns (kind per region, whether the quartic Landau coefficient settled the
+        singular boundary, that coefficient there).
         """
-        lams = sp.symbols(f"lambda_1:{d + 1}", positive=True)
-        W = sp.Matrix(d, k, lambda i, j: sp.Symbol(f"W_{i}{j}", real=True))
-        V = sp.Matrix(k, d, lambda j, i: sp.Symbol(f"V_{j}{i}", real=True))
-        s2 = obj._encoder_variances(self.spec, k)
-        zero = sp.zeros(d, 1)
-        total = obj.expected_objective(self.spec, W, V, sp.diag(*lams), zero, zero, s2).total
-        pair_params = [p for i in range(d) for j in range(k) for p in (W[i, j], V[j, i])]
-        var_params = list(s2) if S.s2 in self.spec.mode_parameters else []
-        params = pair_params + var_params
-        at = {p: 0 for p in pair_params} | {p: S.eta2 for p in var_params}
-        full = sp.hessian(total, params).subs(at)
-        per_mode = self.hessian.subs(self.spec.collapsed_point)
-        expected = sp.zeros(len(params))
-        for n, (i, _j) in enumerate((i, j) for i in range(d) for j in range(k)):
-            block = per_mode[:2, :2].subs(S.lam, lams[i])
-            expected[2 * n : 2 * n + 2, 2 * n : 2 * n + 2] = block
-        for n in range(len(var_params)):  # learnable variances: their own diagonal entry
-            m = len(pair_params) + n
-            expected[m, m] = per_mode[2, 2]
-        return (full - expected).applyfunc(sp.cancel).is_zero_matrix
+        kind = dict(self.point("collapsed").kind)
+        quartic = sp.factor(self.landau.coefficients.get(4, sp.S.Zero).subs(self.regions["at"]))
+        resolved = kind.get("at") == "degenerate" and sign_of(quartic) == 1
+        if resolved:
+            kind["at"] = "minimum"
+        return kind, resolved, quartic
 
-    # -- step d -------------------------------------------------------------
+    # -- step d -------------------------------------------------------------------
     @cached_property
     def critical_sigma2(self) -> sp.Expr:
         """sigma'^2 at which a mode of eigenvalue lambda collapses."""
@@ -297,8 +324,12 @@ class Derivation:
 
     def _laws_at(self, values: dict[sp.Symbol, sp.Expr]) -> dict[str, sp.Expr]:
         terms = self.mode_terms
+        collapsed_kl = terms.kl.subs(self.spec.collapsed_point)
         return {
             "kl": sp.simplify(sp.expand_log(terms.kl.subs(values), force=True)),
+            "order_parameter": sp.simplify(
+                sp.expand_log(terms.kl.subs(values) - collapsed_kl, force=True)
+            ),
             "encoder_variance": sp.simplify(self.spec.encoder_variance_expr.subs(values)),
             "decoder_norm": sp.simplify(values[S.w]),
             "neg_elbo": tidy(self.mode_objective.subs(values)),
@@ -360,15 +391,43 @@ class Derivation:
         return sign_of(slope) == -1
 
     @cached_property
+    def pairing(self) -> PairingRule:
+        """The exchange argument for the pairing of latents with eigen-directions."""
+        gain = self.activation_gain
+        at = {S.lam: self.critical_boundary}
+        slope = sp.diff(gain, S.lam)
+        continuous = all(sp.simplify(e.subs(at)) == 0 for e in (gain, slope))
+        above = self.regions["above"]
+        slope_sign = sign_of(sp.simplify(slope.subs(above)))
+        cross = cross_sign = None
+        if not self.spec.learnable:
+            cross = sp.simplify(sp.diff(slope, S.zeta2))
+            cross_sign = sign_of(sp.simplify(cross.subs(above)))
+        return PairingRule(gain, continuous, slope_sign, cross, cross_sign)
+
+    @cached_property
     def derivatives(self) -> dict[sp.Symbol, dict[str, list[OneSided]]]:
         """One-sided derivatives (orders 0-2) at the critical sigma'^2 and beta."""
         out: dict[sp.Symbol, dict[str, list[OneSided]]] = {}
         laws = self.optimum
+        floor = sp.simplify(laws.collapsed["kl"] - laws.collapsed["order_parameter"])
         for var, critical in ((S.sigma2, self.critical_sigma2), (S.beta, self.critical_beta)):
-            out[var] = {
+            per = {
                 q: one_sided_derivatives(q, laws.active[q], laws.collapsed[q], var, critical)
                 for q in QUANTITIES
+                if q != "order_parameter"
             }
+            # Phi = KL - floor with a floor independent of the controls (checked): the same
+            # derivatives, and values shifted by the floor.
+            if sp.diff(floor, var) != 0:
+                raise ArithmeticError(f"the KL floor {floor} depends on {var}")
+            per["order_parameter"] = [
+                OneSided("order_parameter", var, ds.order,
+                         tidy(ds.left - (floor if ds.order == 0 else 0)),
+                         tidy(ds.right - (floor if ds.order == 0 else 0)))
+                for ds in per["kl"]
+            ]  # fmt: skip
+            out[var] = {q: per[q] for q in QUANTITIES}
         return out
 
     @cached_property
@@ -381,13 +440,86 @@ class Derivation:
 
     @cached_property
     def exponents(self) -> dict[str, CriticalExponent]:
-        """Critical exponents in sigma'^2 of KL (order parameter) and decoder norm."""
+        """Critical exponents in sigma'^2 of the order parameter and the decoder norm."""
         return {
             q: critical_exponent(q, self.optimum.active[q], S.sigma2, self.critical_sigma2)
-            for q in ("kl", "decoder_norm")
+            for q in ("order_parameter", "decoder_norm")
         }
 
-    # -- everything ---------------------------------------------------------
+
+class Derivation:
+    """Inspectable derivation of the collapse transition of ``spec``.
+
+    Per-mode attributes (``optimum``, ``hessian``, ``critical_sigma2``, ...) are
+    those of :attr:`mode`, a :class:`ModeDerivation`; the full-model steps are
+    attributes of this class.
+
+    Parameters
+    ----------
+    spec : LinearVAE
+        The model specification.
+    """
+
+    def __init__(self, spec: LinearVAE, mode: ModeDerivation | None = None) -> None:
+        self.spec = spec
+        self.mode = mode if mode is not None else ModeDerivation(spec)
+
+    def __repr__(self) -> str:
+        return f"Derivation({self.spec!r})"
+
+    def __getattr__(self, name: str):
+        # Only called when normal lookup fails: the per-mode steps live on self.mode.
+        if name.startswith("__") or name == "mode":
+            raise AttributeError(name)
+        return getattr(self.mode, name)
+
+    # -- step a (the full model) ----------------------------------------------------
+    @cached_property
+    def matrix_objective(self) -> obj.ObjectiveTerms:
+        """Closed matrix form of E[-log p] and E[KL] (matrix symbols)."""
+        return obj.symbolic_matrix_objective(self.spec)
+
+    @cached_property
+    def matrix_form_verified(self) -> bool:
+        """The matrix form equals the integrated objective (generic d=3, k=2)."""
+        return obj.check_matrix_form(self.spec)
+
+    @cached_property
+    def optimal_bias(self) -> dict[sp.Symbol, sp.Expr]:
+        """Solution of dF/db = 0 on a generic instance (b = m)."""
+        return obj.optimal_bias(self.spec)
+
+    @cached_property
+    def reduction_verified(self) -> bool:
+        """Aligned parameters split the objective into per-mode terms (d=3, k=2)."""
+        return obj.check_reduction(self.spec)
+
+    # -- step c (the full model) ------------------------------------------------------
+    @cached_property
+    def collapse_stability(self) -> CollapseStability:
+        """Classification of the collapsed point and the collapse criterion."""
+        kind, resolved, quartic = self.mode.collapsed_kind
+        stable = [r for r in REGIONS if kind.get(r) == "minimum"]
+        boundary = self.mode.critical_boundary
+        condition = sp.Or(*(region_condition(r, boundary) for r in stable)).simplify()
+        return CollapseStability(
+            boundary=boundary,
+            kind=kind,
+            stable_condition=condition,
+            resolved_at_boundary=resolved,
+            quartic_at_boundary=quartic,
+            hessian_blocks_check=self.landscape.verified,
+        )
+
+    # -- step e ---------------------------------------------------------------------------
+    @cached_property
+    def landscape(self):
+        """Hessian of the full objective at every aligned stationary point (step e)."""
+        from theory.landscape import Landscape
+
+        return Landscape(self)
+
+    # -- everything -----------------------------------------------------------------------
     def run(self) -> Derivation:
         """Compute every step now (otherwise each is computed on first access)."""
         for name in (
@@ -399,23 +531,41 @@ class Derivation:
             "collapse_stability",
             "optimum",
             "gain_decreases_with_lambda",
+            "pairing",
             "derivatives",
             "non_analytic_orders",
             "exponents",
             "landau",
         ):
             getattr(self, name)
+        self.landscape.run()
         return self
 
 
+_MODES: dict[LinearVAE, ModeDerivation] = {}
 _CACHE: dict[LinearVAE, Derivation] = {}
 
 
 def derive(spec: LinearVAE) -> Derivation:
-    """The (cached) :class:`Derivation` of ``spec``; steps are computed lazily."""
+    """The (cached) :class:`Derivation` of ``spec``; steps are computed lazily.
+
+    Models with the same per-mode problem share one :class:`ModeDerivation`.
+    """
     if spec not in _CACHE:
-        _CACHE[spec] = Derivation(spec)
+        key = spec.mode_spec
+        if key not in _MODES:
+            _MODES[key] = ModeDerivation(key)
+        _CACHE[spec] = Derivation(spec, _MODES[key])
     return _CACHE[spec]
 
 
-__all__ = ["QUANTITIES", "CollapseStability", "Derivation", "Inertia", "OptimumLaws", "derive"]
+__all__ = [
+    "QUANTITIES",
+    "CollapseStability",
+    "Derivation",
+    "Inertia",
+    "ModeDerivation",
+    "OptimumLaws",
+    "PairingRule",
+    "derive",
+]

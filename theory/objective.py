@@ -42,9 +42,7 @@ class ObjectiveTerms:
 
 
 def _encoder_variances(spec: LinearVAE, k: int) -> list[sp.Expr]:
-    if spec.encoder_variance == "learnable":
-        return [sp.Symbol(f"s2_{j + 1}", positive=True) for j in range(k)]
-    return [S.eta2] * k
+    return spec.latent_variances(k)
 
 
 def random_integrands(spec: LinearVAE) -> ObjectiveTerms:
@@ -109,7 +107,7 @@ def expected_objective(
     mean, bias : sympy.Matrix
         m and b (d x 1).
     encoder_variances : list, optional
-        s_j^2; default: fresh symbols (learnable) or eta^2 (fixed).
+        s_j^2; default: :meth:`LinearVAE.latent_variances`.
     """
     d, k = decoder.shape
     ys = sp.symbols(f"y_1:{d + 1}", real=True)
@@ -132,6 +130,32 @@ def expected_objective(
     return ObjectiveTerms(reconstruction=expect(neg_log_lik), kl=expect(log_q - log_p))
 
 
+def variance_kl(spec: LinearVAE, encoder_cov, k) -> sp.Expr:
+    """The part of E[KL] that depends on the encoder variances alone.
+
+    Learnable: 1/2 [tr(S)/eta^2 - k + k log eta^2 - log det S] (Kingma & Welling 2014,
+    Appendix B).  Fixed: a constant, 1/2 sum_j [zeta_j^2/eta^2 - 1 - log(zeta_j^2/eta^2)],
+    written as such (k times one term when isotropic, a sum over latents when not):
+    the floor of the KL, zero only when every zeta_j^2 = eta^2.
+    """
+    eta2 = spec.prior_variance
+    if spec.learnable:
+        return (
+            sp.Trace(encoder_cov) / eta2
+            - k
+            + k * sp.log(eta2)
+            - sp.log(sp.Determinant(encoder_cov))
+        ) / 2
+
+    def floor(x: sp.Expr) -> sp.Expr:
+        return (x / eta2 - 1 - sp.log(x / eta2)) / 2
+
+    if not spec.anisotropic:
+        return k * floor(S.zeta2)
+    total = sp.Sum(floor(S.ZETA2[S.j]), (S.j, 1, k))
+    return total.doit() if isinstance(k, int) else total
+
+
 def matrix_objective(
     spec: LinearVAE,
     decoder,
@@ -149,7 +173,7 @@ def matrix_objective(
 
         E[-log p] = d/2 log(2 pi sigma'^2)
                     + [tr((I - W V) Sigma (I - W V)^T) + tr(W S W^T) + |m - b|^2] / (2 sigma'^2)
-        E[KL]     = 1/2 [tr(S)/eta^2 + tr(V Sigma V^T)/eta^2 - k + k log eta^2 - log det S]
+        E[KL]     = tr(V Sigma V^T) / (2 eta^2) + (variance part, :func:`variance_kl`)
 
     (Kingma & Welling 2014, Appendix B, for the Gaussian KL; Lucas et al. 2019,
     eq. 7, for the linear VAE.)  Works on matrix symbols (display) and on
@@ -163,25 +187,25 @@ def matrix_objective(
         + sp.Trace(decoder * encoder_cov * decoder.T)
         + sp.Trace(offset.T * offset)
     ) / (2 * spec.decoder_variance)
-    eta2 = spec.prior_variance
-    kl = (
-        sp.Trace(encoder_cov) / eta2
-        + sp.Trace(encoder * covariance * encoder.T) / eta2
-        - k
-        + k * sp.log(eta2)
-        - sp.log(sp.Determinant(encoder_cov))
-    ) / 2
+    kl = sp.Trace(encoder * covariance * encoder.T) / (2 * spec.prior_variance) + variance_kl(
+        spec, encoder_cov, k
+    )
     return ObjectiveTerms(reconstruction=recon, kl=kl)
 
 
 def symbolic_matrix_objective(spec: LinearVAE) -> ObjectiveTerms:
-    """:func:`matrix_objective` on matrix symbols of symbolic size d x k."""
-    d, k = sp.symbols("d k", integer=True, positive=True)
-    enc_cov = (
-        sp.MatrixSymbol("S", k, k)
-        if spec.encoder_variance == "learnable"
-        else spec.prior_variance * sp.Identity(k)
-    )
+    """:func:`matrix_objective` on matrix symbols of symbolic size d x k.
+
+    The encoder covariance is S (learnable), zeta^2 I (isotropic) or Z =
+    diag(zeta_1^2, ..., zeta_k^2) (anisotropic).
+    """
+    d, k = sp.symbols("d", integer=True, positive=True), S.k
+    if spec.learnable:
+        enc_cov = sp.MatrixSymbol("S", k, k)
+    elif spec.anisotropic:
+        enc_cov = sp.MatrixSymbol("Z", k, k)
+    else:
+        enc_cov = S.zeta2 * sp.Identity(k)
     return matrix_objective(
         spec,
         sp.MatrixSymbol("W", d, k),
@@ -193,6 +217,12 @@ def symbolic_matrix_objective(spec: LinearVAE) -> ObjectiveTerms:
         d,
         k,
     )
+
+
+def diagonal(values: list[sp.Expr]) -> sp.Matrix:
+    """diag(values); unlike :func:`sympy.diag`, accepts indexed entries such as zeta2[1]."""
+    n = len(values)
+    return sp.Matrix(n, n, lambda i, j: values[i] if i == j else sp.S.Zero)
 
 
 def _generic_instance(d: int, k: int):
@@ -210,6 +240,12 @@ def _is_zero(expr: sp.Expr) -> bool:
 
 @cache
 def _integrated_generic(spec: LinearVAE, d: int, k: int) -> ObjectiveTerms:
+    if not spec.learnable and not spec.anisotropic:
+        # The isotropic model is the anisotropic one with every zeta_j^2 = zeta^2: the
+        # same integral, with the variances set equal afterwards.
+        aniso = _integrated_generic(LinearVAE("fixed", anisotropic=True), d, k)
+        same = {S.ZETA2[j + 1]: S.zeta2 for j in range(k)}
+        return ObjectiveTerms(aniso.reconstruction.xreplace(same), aniso.kl.xreplace(same))
     W, V, cov, m, b = _generic_instance(d, k)
     return expected_objective(spec, W, V, cov, m, b)
 
@@ -219,7 +255,7 @@ def check_matrix_form(spec: LinearVAE, d: int = 3, k: int = 2) -> bool:
     W, V, cov, m, b = _generic_instance(d, k)
     s2 = _encoder_variances(spec, k)
     integrated = _integrated_generic(spec, d, k)
-    closed = matrix_objective(spec, W, V, cov, sp.diag(*s2), m, b, d, k)
+    closed = matrix_objective(spec, W, V, cov, diagonal(s2), m, b, d, k)
     return _is_zero(integrated.reconstruction - closed.reconstruction.doit()) and _is_zero(
         integrated.kl - closed.kl.doit()
     )
@@ -276,8 +312,9 @@ def check_reduction(spec: LinearVAE, d: int = 3, k: int = 2) -> bool:
     total = expected_objective(spec, W, V, sp.diag(*lams), m, m, s2).total
     per_mode = mode_objective(spec).total
     unpaired = unpaired_objective(spec)
+    var = spec.encoder_variance_expr
     expected = sum(
-        per_mode.subs({S.w: ws[j], S.v: vs[j], S.s2: s2[j], S.lam: lams[j]}, simultaneous=True)
+        per_mode.subs({S.w: ws[j], S.v: vs[j], var: s2[j], S.lam: lams[j]}, simultaneous=True)
         for j in range(k)
     ) + sum(unpaired.subs(S.lam, lams[i]) for i in range(k, d))
     return _is_zero(total - expected)

@@ -45,16 +45,38 @@ def tidy(expr: sp.Expr) -> sp.Expr:
 
 
 def _side_value(expr: sp.Expr, var: sp.Symbol, at: sp.Expr, direction: str) -> sp.Expr:
-    """Value of ``expr`` at ``var = at``, as a one-sided limit where it is singular."""
-    direct = sp.simplify(expr.subs(var, at))
-    if direct.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
+    """Value of ``expr`` at ``var = at`` (tidied), as a one-sided limit where it is singular."""
+    singular = (sp.zoo, sp.nan, sp.oo, -sp.oo)
+    direct = expr.subs(var, at)
+    if not direct.has(*singular):
+        direct = tidy(direct)  # simplification may still reveal a hidden 0 in a denominator
+    if direct.has(*singular):
         # Approach along var = at (1 -/+ tau), tau -> 0+, rather than through
         # sympy.limit(..., dir="-"), which gets the sign wrong for square roots of
         # expressions in positive symbols (SymPy 1.14: limit of -1/sqrt(l - s) as
         # s -> l- returns +oo).
         side = -1 if direction == "-" else 1
-        return sp.limit(expr.subs(var, at * (1 + side * S.tau)), S.tau, 0, "+")
+        return _one_sided_limit(expr.subs(var, at * (1 + side * S.tau)))
     return direct
+
+
+def _one_sided_limit(expr: sp.Expr) -> sp.Expr:
+    """lim expr as tau -> 0+, from the leading term c tau^p (sympy.limit if that fails)."""
+    try:
+        lead = sp.powsimp(sp.factor(expr), force=True).as_leading_term(S.tau)
+        coeff, power = lead.as_coeff_exponent(S.tau)
+    except (ValueError, NotImplementedError, TypeError):
+        return sp.limit(expr, S.tau, 0, "+")
+    if coeff.has(S.tau) or not power.is_number or coeff == 0:
+        return sp.limit(expr, S.tau, 0, "+")
+    if power > 0:
+        return sp.S.Zero
+    if power == 0:
+        return tidy(coeff)
+    sign = sp.sign(sp.simplify(coeff))
+    if sign not in (1, -1):
+        return sp.limit(expr, S.tau, 0, "+")
+    return sign * sp.oo
 
 
 def one_sided_derivatives(
@@ -74,7 +96,7 @@ def one_sided_derivatives(
     for n in range(max_order + 1):
         left = _side_value(sp.diff(active, variable, n), variable, critical, "-")
         right = _side_value(sp.diff(collapsed, variable, n), variable, critical, "+")
-        out.append(OneSided(quantity, variable, n, tidy(left), tidy(right)))
+        out.append(OneSided(quantity, variable, n, left, right))
     return out
 
 

@@ -11,29 +11,41 @@ from pathlib import Path
 
 from numerics.app._output import OutputFolder
 from numerics.core._validation import InputError
-from theory import all_models, derive, linear_vae
+from theory import LinearVAE, all_models, derive
 from theory.document import render
 
 
-def _render_variant(encoder_variance: str) -> str:
-    return render(derive(linear_vae(encoder_variance)))
+def _render_group(specs: tuple[LinearVAE, ...]) -> list[str]:
+    """Documents of models that share a per-mode derivation, derived once in one process."""
+    return [render(derive(spec)) for spec in specs]
+
+
+def _groups(models: tuple[LinearVAE, ...]) -> list[tuple[LinearVAE, ...]]:
+    """Models grouped by their per-mode problem (the fixed isotropic and anisotropic share one)."""
+    groups: dict[LinearVAE, list[LinearVAE]] = {}
+    for m in models:
+        groups.setdefault(m.mode_spec, []).append(m)
+    return [tuple(g) for g in groups.values()]
 
 
 def render_all(parallel: bool = True) -> dict[str, str]:
-    """LaTeX source of every variant's derivation, keyed by file stem.
+    """LaTeX source of every model's derivation (``theory.all_models()``), keyed by file stem.
 
-    The variants are independent, so with ``parallel`` they are derived in
-    separate processes (one per core, at most one per variant).
+    Models with different per-mode problems are independent, so with ``parallel`` each
+    group is derived in its own process (at most one per core).
     """
-    models = all_models()
-    names = [m.encoder_variance for m in models]
-    workers = min(len(models), os.cpu_count() or 1)
+    groups = _groups(all_models())
+    workers = min(len(groups), os.cpu_count() or 1)
     if parallel and workers > 1:
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            texts = list(pool.map(_render_variant, names))
+            texts = list(pool.map(_render_group, groups))
     else:
-        texts = [_render_variant(n) for n in names]
-    return {m.name: t for m, t in zip(models, texts, strict=True)}
+        texts = [_render_group(g) for g in groups]
+    return {
+        spec.name: text
+        for group, rendered in zip(groups, texts, strict=True)
+        for spec, text in zip(group, rendered, strict=True)
+    }
 
 
 def latex_compiler() -> str | None:
@@ -41,8 +53,10 @@ def latex_compiler() -> str | None:
     return shutil.which("latexmk")
 
 
-def compile_pdf(tex: Path, out_dir: Path) -> Path:
+def compile_pdf(tex: Path, out_dir: Path, keep_log: bool = False) -> Path:
     """Compile ``tex`` with latexmk in a scratch folder; copy the PDF to ``out_dir``.
+
+    With ``keep_log`` the LaTeX log is copied too (``<stem>.log``: overfull boxes, ...).
 
     Raises
     ------
@@ -71,6 +85,8 @@ def compile_pdf(tex: Path, out_dir: Path) -> Path:
             )
         target = out_dir / pdf.name
         shutil.copyfile(pdf, target)
+        if keep_log:
+            shutil.copyfile(Path(build) / (tex.stem + ".log"), out_dir / (tex.stem + ".log"))
         return target
 
 

@@ -17,7 +17,12 @@ import numpy as np
 
 from numerics.app._output import OutputFolder, strict_json
 from numerics.app._sources import MOMENTS, Source, from_data, from_spectrum, parse_exact
-from numerics.core._validation import InputError, check_memory, check_range
+from numerics.core._validation import (
+    InputError,
+    check_memory,
+    check_range,
+    parse_encoder_variance,
+)
 from numerics.training._loop import MIN_RUN_BYTES, TrainingDiverged
 from theory import ENCODER_VARIANCES
 
@@ -128,11 +133,54 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--encoder-variance",
-        choices=ENCODER_VARIANCES,
-        default="learnable",
-        help="encoder variance: trained (learnable, default) or pinned to the prior (fixed)",
+        type=_encoder_variance,
+        default=("learnable", None),
+        metavar="learnable|fixed|fixed:Z|fixed:Z1,...,Zk",
+        help="encoder variance: trained (learnable, default); fixed at the prior variance "
+        "(fixed); fixed at Z for every latent (fixed:Z); or one fixed value per latent, "
+        "k values (fixed:Z1,...,Zk)",
+    )
+    p.add_argument(
+        "--prior-variance",
+        type=_exact,
+        default=Fraction(1),
+        metavar="ETA2",
+        help="prior variance eta^2 > 0 of p(z) = N(0, eta^2 I) (default 1)",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+
+def _encoder_variance(text: str) -> tuple[str, list | None]:
+    """``--encoder-variance``: (variant, fixed values or None), checked as it is parsed."""
+    try:
+        return parse_encoder_variance(text)
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _model(args: argparse.Namespace, d: int) -> dict:
+    """The model options as keyword arguments of the core functions, checked against d.
+
+    The number of fixed values must be 1 or the number of latents; ``fixed`` alone
+    means zeta^2 = eta^2.
+    """
+    from numerics.core._model import resolve_model
+
+    variant, values = args.encoder_variance
+    eta2 = args.prior_variance
+    if isinstance(eta2, float):  # inf or nan: a Fraction would be finite
+        raise InputError(f"prior variance eta2={eta2!r}: expected a finite number > 0")
+    if eta2 <= 0:
+        raise InputError(f"prior variance eta2={float(eta2)!r}: expected a finite number > 0")
+    zeta2 = values if values is None or len(values) > 1 else values[0]
+    model = resolve_model(variant, zeta2, eta2, args.latent_dim, d)
+    return {
+        "latent_dim": model.latent_dim,
+        "encoder_variance": variant,
+        "zeta2": zeta2,
+        "eta2": eta2,
+        "model": model,
+    }
 
 
 def _derive_parser(p: argparse.ArgumentParser) -> None:
@@ -346,20 +394,18 @@ def _run_threshold(args: argparse.Namespace) -> None:
     from numerics.core._optimum import thresholds
 
     source = _source(args)
-    r = thresholds(source.eigenvalues, float(args.beta), args.latent_dim, args.encoder_variance)
+    m = _model(args, source.eigenvalues.size)
+    model = m.pop("model")
+    r = thresholds(source.eigenvalues, float(args.beta), **_floats(m))
     if args.digits is not None:
         if isinstance(args.beta, float):
             raise InputError(f"beta={args.beta!r}: expected a finite number > 0")
-        exact = source.exact_thresholds(
-            args.digits,
-            beta=args.beta,
-            latent_dim=len(r.critical_sigma2),
-            encoder_variance=args.encoder_variance,
-        )
+        exact = source.exact_thresholds(args.digits, beta=args.beta, **m)
         if args.json:
             print(strict_json(r.to_dict() | exact.to_dict() | {"data": source.record}))
             return
-        print(f"encoder variance: {r.encoder_variance}, beta = {args.beta}, {args.digits} digits")
+        print(f"encoder variance: {model.describe()}, beta = {args.beta}{_eta(model)}, "
+              f"{args.digits} digits")  # fmt: skip
         pairs = zip(exact.critical_sigma2, exact.certified_error, strict=True)
         for j, (c, e) in enumerate(pairs):
             exactly = f", exactly {exact.exact[j]}" if exact.exact else ""
@@ -369,35 +415,61 @@ def _run_threshold(args: argparse.Namespace) -> None:
         print(strict_json(r.to_dict() | {"data": source.record}))
         return
     _print_record(source)
-    print(f"encoder variance: {r.encoder_variance}, beta = {r.beta:g}")
-    print(f"{'mode':>4}  {'eigenvalue':>14}  {'critical sigma2':>16}")
-    for j, (lam, crit) in enumerate(zip(r.eigenvalues, r.critical_sigma2, strict=False), 1):
-        print(f"{j:>4}  {lam:>14.10g}  {crit:>16.10g}")
+    print(f"encoder variance: {model.describe()}, beta = {r.beta:g}{_eta(model)}")
+    aniso = model.spec.anisotropic
+    extra = f"  {'latent':>6}  {'zeta2':>10}" if aniso else ""
+    print(f"{'mode':>4}  {'eigenvalue':>14}{extra}  {'critical sigma2':>16}")
+    rows = zip(r.eigenvalues, r.critical_sigma2, r.latents, strict=False)
+    for j, (lam, crit, latent) in enumerate(rows, 1):
+        extra = f"  {latent:>6}  {model.zeta2[latent - 1]:>10.6g}" if aniso else ""
+        print(f"{j:>4}  {lam:>14.10g}{extra}  {crit:>16.10g}")
     print(f"full collapse for sigma2 >= {r.full_collapse_sigma2:.10g}")
+
+
+def _floats(model: dict) -> dict:
+    """The model keyword arguments with exact numbers as floats (for the float64 laws)."""
+    out = dict(model)
+    out["eta2"] = float(out["eta2"])
+    z = out["zeta2"]
+    out["zeta2"] = (
+        None if z is None else float(z) if not isinstance(z, list) else [float(v) for v in z]
+    )
+    return out
+
+
+def _eta(model) -> str:
+    """``, eta2 = X`` when the prior variance is not 1."""
+    return "" if model.eta2 == 1 else f", eta2 = {model.eta2:g}"
 
 
 def _run_optimum(args: argparse.Namespace) -> None:
     from numerics.core._optimum import optimum
 
     source = _source(args)
-    r = optimum(
-        source.eigenvalues, args.sigma2, float(args.beta), args.latent_dim, args.encoder_variance
-    )
+    m = _model(args, source.eigenvalues.size)
+    model = m.pop("model")
+    r = optimum(source.eigenvalues, args.sigma2, float(args.beta), **_floats(m))
     if args.json:
         print(strict_json(r.to_dict() | {"data": source.record}))
         return
     _print_record(source)
-    print(f"encoder variance: {r.encoder_variance}, sigma2 = {r.sigma2:g}, beta = {r.beta:g}")
+    print(f"encoder variance: {model.describe()}, sigma2 = {r.sigma2:g}, beta = {r.beta:g}"
+          f"{_eta(model)}")  # fmt: skip
+    aniso = model.spec.anisotropic
+    extra = f"  {'latent':>6}" if aniso else ""
     print(
-        f"{'mode':>4}  {'eigenvalue':>12}  {'active':>6}  {'KL':>12}  {'enc. var.':>12}  "
+        f"{'mode':>4}  {'eigenvalue':>12}{extra}  {'active':>6}  {'KL':>12}  {'enc. var.':>12}  "
         f"{'|w|':>12}"
     )
-    for m in r.modes:
+    for mo in r.modes:
+        extra = f"  {mo.latent:>6}" if aniso else ""
         print(
-            f"{m.index:>4}  {m.eigenvalue:>12.6g}  {'yes' if m.active else 'no':>6}  "
-            f"{m.kl:>12.6g}  {m.encoder_variance:>12.6g}  {m.decoder_norm:>12.6g}"
+            f"{mo.index:>4}  {mo.eigenvalue:>12.6g}{extra}  {'yes' if mo.active else 'no':>6}  "
+            f"{mo.kl:>12.6g}  {mo.encoder_variance:>12.6g}  {mo.decoder_norm:>12.6g}"
         )
     print(f"KL total = {r.kl_total:.6g}, neg_elbo = {r.neg_elbo:.10g}")
+    if r.kl_total != r.order_parameter_total:  # a fixed zeta^2 != eta^2: the KL has a floor
+        print(f"order parameter (KL - collapsed KL) = {r.order_parameter_total:.6g}")
 
 
 def _print_record(source: Source) -> None:
@@ -422,18 +494,19 @@ def _run_map(args: argparse.Namespace) -> None:
 
         OutputFolder(args.out).check(MAP_FILES)
     source = _source(args)
+    m = _floats(_model(args, source.eigenvalues.size))
+    m.pop("model")
     lo, hi = args.range if args.range else (None, None)
     result = collapse_map(
         source.eigenvalues,
         variable=args.vary,
         beta=float(args.beta),
         sigma2=args.sigma2,
-        latent_dim=args.latent_dim,
-        encoder_variance=args.encoder_variance,
         lo=lo,
         hi=hi,
         points=args.points,
         data=source.record,
+        **m,
     )
     paths = []
     if args.out is not None:
@@ -441,9 +514,8 @@ def _run_map(args: argparse.Namespace) -> None:
 
         pd = phase_diagram(
             source.eigenvalues,
-            args.latent_dim,
-            args.encoder_variance,
             sigma2_range=(result.grid[0], result.grid[-1]) if args.vary == "sigma2" else None,
+            **m,
         )
         paths = write_map(result, pd, args.out)
     if args.json:
@@ -574,13 +646,19 @@ def _run_dynamics(args: argparse.Namespace) -> None:
 
         OutputFolder(args.out).check(DYNAMICS_FILES)
     source = _source(args)
-    k = args.latent_dim
-    critical = thresholds(source.eigenvalues, float(args.beta), k, args.encoder_variance)
+    m = _floats(_model(args, source.eigenvalues.size))
+    model = m.pop("model")
+    if m["zeta2"] is not None and (model.spec.anisotropic or m["zeta2"] != m["eta2"]):
+        raise UsageError(
+            f"--encoder-variance fixed:{','.join(str(z) for z in args.encoder_variance[1])}: "
+            "the dynamics trainer fixes the encoder variance at the prior variance; use fixed"
+        )
+    critical = thresholds(source.eigenvalues, float(args.beta), **m)
     grid = default_sweep(np.array(critical.critical_sigma2), args.points, lo, hi)
     result = relaxation_sweep(
-        source.eigenvalues, grid, beta=float(args.beta), latent_dim=k,
-        encoder_variance=args.encoder_variance, optimizer=args.optimizer, lr=args.lr,
-        steps=args.steps,
+        source.eigenvalues, grid, beta=float(args.beta), latent_dim=m["latent_dim"],
+        encoder_variance=m["encoder_variance"], eta2=m["eta2"], optimizer=args.optimizer,
+        lr=args.lr, steps=args.steps,
     )  # fmt: skip
     paths = []
     if args.out is not None:

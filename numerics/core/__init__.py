@@ -2,10 +2,12 @@
 
 Layer above :mod:`theory` and below everything else in :mod:`numerics`.  The bridge
 (``_bridge``) is the only module that turns SymPy expressions into callables; the
-optimum, thresholds and maps (``_optimum``, ``_maps``) evaluate them; ``_validation``
+optimum, thresholds and maps (``_optimum``, ``_maps``) and the index of every aligned
+stationary point (``_landscape``) evaluate them for a concrete model (``_model``); ``_validation``
 holds every input check and the :class:`InputError` they raise.
 """
 
+from numerics.core._landscape import Block, StationaryPoint, stationary_point, stationary_points
 from numerics.core._maps import (
     CriticalPoint,
     MapResult,
@@ -15,6 +17,7 @@ from numerics.core._maps import (
     jump_summary,
     phase_diagram,
 )
+from numerics.core._model import Model, resolve_model
 from numerics.core._optimum import (
     ModeOptimum,
     OptimumResult,
@@ -25,17 +28,23 @@ from numerics.core._optimum import (
 from numerics.core._validation import InputError
 
 __all__ = [
+    "Block",
     "CriticalPoint",
     "InputError",
     "MapResult",
     "ModeOptimum",
+    "Model",
     "OneSidedValues",
     "OptimumResult",
     "PhaseDiagram",
+    "StationaryPoint",
     "ThresholdResult",
     "collapse_map",
     "jump_summary",
     "optimum",
     "phase_diagram",
+    "resolve_model",
+    "stationary_point",
+    "stationary_points",
     "thresholds",
 ]

@@ -66,7 +66,8 @@ def bbp_thresholds(
     laws = compiled_laws(check_encoder_variance(encoder_variance))
     beta, eta2 = check_positive("beta", beta), check_positive("eta2", eta2)
     sample = np.asarray(sample_spike_law()(lam[:k], bulk, gamma), dtype=float)
-    crit = laws.critical_sigma2(sample, 1.0, beta, eta2)
+    # zeta^2 = eta^2 for the fixed variant (the encoder variance fixed at the prior's)
+    crit = laws.critical_sigma2(*laws.values(sample, 1.0, beta, eta2, eta2))
     return SampleThresholds(
         tuple(map(float, lam)), float(bulk), float(gamma),
         tuple(map(float, sample)), tuple(map(float, crit)),

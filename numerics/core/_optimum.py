@@ -1,35 +1,39 @@
 """Optimum and collapse thresholds of a linear VAE for a given spectrum.
 
 The model decouples along the eigenvectors of the data covariance
-(``theory.objective``): latent j is paired with the j-th largest eigenvalue
-(the activation gain decreases with lambda, ``Derivation.gain_decreases_with_lambda``)
-and each pair is at the optimum of its own per-mode problem, active iff
-lambda_j > lambda_c(sigma'^2, beta) (= beta sigma'^2 for both variants); data
+(``theory.objective``).  Latents take the top k eigen-directions (the activation gain
+decreases with lambda); which latent takes which is the derived pairing rule
+(``Derivation.pairing``, :meth:`numerics.core._model.Model.pairing`: with fixed
+variances zeta_j^2 the smallest takes the largest eigenvalue).  Each pair is at the
+optimum of its own per-mode problem, active iff lambda > lambda_c (beta sigma'^2 for
+the learnable model, beta sigma'^2 zeta_j^2 / eta^2 for the fixed ones); data
 directions beyond the k-th carry only their reconstruction cost.
+
+Reported quantities: ``kl`` is the KL divergence of a latent; ``order_parameter``
+is KL - KL(collapsed), which vanishes in the collapsed phase (with a fixed variance
+zeta^2 != eta^2 the collapsed KL is a positive floor; see ``theory.derivation``).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from numerics.core._bridge import compiled_laws
-from numerics.core._validation import (
-    check_encoder_variance,
-    check_latent_dim,
-    check_positive,
-    check_spectrum,
-)
+from numerics.core._model import Model, resolve_model
+from numerics.core._validation import check_positive, check_spectrum
 
 
 @dataclass(frozen=True)
 class ModeOptimum:
-    """The optimum of one latent, paired with eigenvalue ``eigenvalue``."""
+    """The optimum of the latent paired with the ``index``-th largest eigenvalue."""
 
     index: int
     eigenvalue: float
+    latent: int
     active: bool
     kl: float
+    order_parameter: float
     encoder_variance: float
     decoder_norm: float
     neg_elbo: float
@@ -42,9 +46,11 @@ class OptimumResult:
     Attributes
     ----------
     modes : tuple of ModeOptimum
-        One entry per latent, in descending order of eigenvalue.
+        One entry per latent, in descending order of the eigenvalue it is paired with.
     kl_total : float
-        Sum of the per-latent KL divergences.
+        Sum of the per-latent KL divergences (the collapsed floor included).
+    order_parameter_total : float
+        Sum of KL - KL(collapsed): zero exactly in the fully collapsed phase.
     neg_elbo : float
         F at the optimum (per data point, Gaussian constant included).
     """
@@ -57,6 +63,8 @@ class OptimumResult:
     modes: tuple[ModeOptimum, ...]
     kl_total: float
     neg_elbo: float
+    order_parameter_total: float = 0.0
+    model: Model | None = field(default=None, repr=False)
 
     @property
     def n_active(self) -> int:
@@ -68,47 +76,55 @@ class OptimumResult:
         return {
             "sigma2": self.sigma2,
             "beta": self.beta,
-            "model": {
-                "encoder_variance": self.encoder_variance,
-                "latent_dim": len(self.modes),
-                "eta2": self.eta2,
-            },
+            "model": self.model.record() if self.model else None,
             "eigenvalues": list(self.eigenvalues),
             "modes": [asdict(m) for m in self.modes],
             "n_active": self.n_active,
             "kl_total": self.kl_total,
+            "order_parameter_total": self.order_parameter_total,
             "neg_elbo": self.neg_elbo,
         }
 
 
 @dataclass(frozen=True)
 class ThresholdResult:
-    """Critical decoder variances of a spectrum (see :func:`thresholds`)."""
+    """Critical decoder variances of a spectrum (see :func:`thresholds`).
+
+    ``critical_sigma2[r]`` belongs to the latent paired with the r-th largest eigenvalue
+    (``latents[r]``, 1-based).
+    """
 
     beta: float
     eta2: float
     encoder_variance: str
     eigenvalues: tuple[float, ...]
     critical_sigma2: tuple[float, ...]
+    latents: tuple[int, ...] = ()
+    model: Model | None = field(default=None, repr=False)
 
     @property
     def full_collapse_sigma2(self) -> float:
-        """sigma'^2 above which every latent is collapsed: lambda_max / beta."""
-        return self.critical_sigma2[0]
+        """sigma'^2 above which every latent is collapsed: the largest critical value."""
+        return max(self.critical_sigma2)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary (the keys documented in the README, "Command line")."""
         return {
             "beta": self.beta,
-            "model": {
-                "encoder_variance": self.encoder_variance,
-                "latent_dim": len(self.critical_sigma2),
-                "eta2": self.eta2,
-            },
+            "model": self.model.record() if self.model else None,
             "eigenvalues": list(self.eigenvalues),
+            "latents": list(self.latents),
             "critical_sigma2": list(self.critical_sigma2),
             "full_collapse_sigma2": self.full_collapse_sigma2,
         }
+
+
+def _setup(eigenvalues, latent_dim, encoder_variance, eta2, zeta2):
+    lam = check_spectrum(eigenvalues)
+    model = resolve_model(encoder_variance, zeta2, eta2, latent_dim, lam.size)
+    laws = compiled_laws(model.spec)
+    order = model.pairing(laws.variance_order)
+    return lam, model, laws, order, model.zeta2_by_direction(laws.variance_order)
 
 
 def optimum(
@@ -116,8 +132,9 @@ def optimum(
     sigma2: float,
     beta: float = 1.0,
     latent_dim: int | None = None,
-    encoder_variance: str = "learnable",
+    encoder_variance="learnable",
     eta2: float = 1.0,
+    zeta2=None,
 ) -> OptimumResult:
     """Global optimum of the linear VAE whose data covariance has ``eigenvalues``.
 
@@ -131,10 +148,13 @@ def optimum(
         KL weight (> 0).
     latent_dim : int, optional
         Number of latents k (1 <= k <= d); default d.
-    encoder_variance : {"learnable", "fixed"}
-        Encoder-variance variant.
+    encoder_variance : str or theory.LinearVAE
+        ``learnable``, ``fixed`` (zeta^2 = eta^2 unless ``zeta2``), ``fixed:Z``,
+        ``fixed:Z1,...,Zk``, or a specification (:func:`numerics.core._model.resolve_model`).
     eta2 : float, default 1
         Prior variance.
+    zeta2 : float or sequence, optional
+        Fixed encoder variances: one (isotropic) or one per latent (anisotropic).
 
     Returns
     -------
@@ -145,44 +165,46 @@ def optimum(
     >>> r = optimum([4, 2, 1], sigma2=1.5)
     >>> [round(m.kl, 6) for m in r.modes]
     [0.490415, 0.143841, 0.0]
+    >>> r = optimum([4, 2, 1], sigma2=1, encoder_variance="fixed", zeta2=[0.25, 0.64, 1])
+    >>> [round(m.decoder_norm, 6) for m in r.modes]
+    [1.732051, 0.876223, 0.0]
     """
-    lam = check_spectrum(eigenvalues)
     sigma2 = check_positive("sigma2", sigma2)
     beta = check_positive("beta", beta)
-    eta2 = check_positive("eta2", eta2)
-    k = check_latent_dim(latent_dim, lam.size)
-    laws = compiled_laws(check_encoder_variance(encoder_variance))
-
+    lam, model, laws, order, z = _setup(eigenvalues, latent_dim, encoder_variance, eta2, zeta2)
+    eta2, k = model.eta2, model.latent_dim
     paired = lam[:k]
-    active = laws.is_active(paired, sigma2, beta, eta2)
+    active = laws.is_active(paired, sigma2, beta, eta2, z)
     values = {}
     for q in laws.active:
-        values[q] = laws.collapsed[q](paired, sigma2, beta, eta2)
+        values[q] = laws.law_value("collapsed", q, paired, sigma2, beta, eta2, z)
         # The active law is evaluated only where it holds: below the boundary its
         # square roots and logarithms have no real value.
-        values[q][active] = laws.active_value(q, paired[active], sigma2, beta, eta2)
-    unpaired = laws.unpaired_neg_elbo(lam[k:], sigma2, beta, eta2)
+        za = None if z is None else z[active]
+        values[q][active] = laws.active_value(q, paired[active], sigma2, beta, eta2, za)
+    # An unpaired direction has no latent, hence no zeta^2: any value fills the slot.
+    unpaired = laws.unpaired_neg_elbo(*laws.values(lam[k:], sigma2, beta, eta2, 1.0))
     modes = tuple(
         ModeOptimum(
-            index=j + 1,
-            eigenvalue=float(paired[j]),
-            active=bool(active[j]),
-            kl=float(values["kl"][j]),
-            encoder_variance=float(values["encoder_variance"][j]),
-            decoder_norm=float(values["decoder_norm"][j]),
-            neg_elbo=float(values["neg_elbo"][j]),
+            index=r + 1,
+            eigenvalue=float(paired[r]),
+            latent=int(order[r]) + 1,
+            active=bool(active[r]),
+            **{q: float(values[q][r]) for q in laws.active},
         )
-        for j in range(k)
+        for r in range(k)
     )
     return OptimumResult(
         sigma2=sigma2,
         beta=beta,
         eta2=eta2,
-        encoder_variance=encoder_variance,
+        encoder_variance=model.label,
         eigenvalues=tuple(float(x) for x in lam),
         modes=modes,
         kl_total=float(values["kl"].sum()),
         neg_elbo=float(values["neg_elbo"].sum() + unpaired.sum()),
+        order_parameter_total=float(values["order_parameter"].sum()),
+        model=model,
     )
 
 
@@ -190,30 +212,33 @@ def thresholds(
     eigenvalues,
     beta: float = 1.0,
     latent_dim: int | None = None,
-    encoder_variance: str = "learnable",
+    encoder_variance="learnable",
     eta2: float = 1.0,
+    zeta2=None,
 ) -> ThresholdResult:
-    """Critical sigma'^2 of every mode a latent can take (the top ``latent_dim``).
+    """Critical sigma'^2 of every mode a latent takes (the top ``latent_dim``).
 
-    Mode j collapses when sigma'^2 rises past ``critical_sigma2[j]``; all are
-    collapsed above ``full_collapse_sigma2`` (Li et al., arXiv 2510.01621:
-    collapse is stable iff beta sigma'^2 >= lambda_max).
+    The latent paired with the r-th largest eigenvalue collapses when sigma'^2 rises
+    past ``critical_sigma2[r]``; all are collapsed above ``full_collapse_sigma2``
+    (Li et al., arXiv 2510.01621: collapse is stable iff beta sigma'^2 >= lambda_max,
+    for fixed variances beta sigma'^2 zeta_j^2 / eta^2 >= lambda_j for every pair).
+    Arguments as for :func:`optimum`.
 
     Examples
     --------
     >>> thresholds([4, 2, 1], beta=0.5).critical_sigma2
     (8.0, 4.0, 2.0)
     """
-    lam = check_spectrum(eigenvalues)
     beta = check_positive("beta", beta)
-    eta2 = check_positive("eta2", eta2)
-    k = check_latent_dim(latent_dim, lam.size)
-    laws = compiled_laws(check_encoder_variance(encoder_variance))
-    critical = laws.critical_sigma2(lam[:k], 1.0, beta, eta2)
+    lam, model, laws, order, z = _setup(eigenvalues, latent_dim, encoder_variance, eta2, zeta2)
+    k = model.latent_dim
+    critical = laws.critical_value("sigma2", lam[:k], 1.0, beta, model.eta2, z)
     return ThresholdResult(
         beta=beta,
-        eta2=eta2,
-        encoder_variance=encoder_variance,
+        eta2=model.eta2,
+        encoder_variance=model.label,
         eigenvalues=tuple(float(x) for x in lam),
         critical_sigma2=tuple(float(x) for x in critical),
+        latents=tuple(int(j) + 1 for j in order),
+        model=model,
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterable
+from fractions import Fraction
 from numbers import Integral, Real
 from typing import Any
 
@@ -114,6 +115,41 @@ def check_latent_dim(latent_dim: int | None, d: int) -> int:
 def check_encoder_variance(name: str) -> str:
     """Return ``name`` if it is a supported encoder-variance variant."""
     return check_choice("encoder_variance", name, ENCODER_VARIANCES)
+
+
+def parse_number(text: str, name: str) -> Fraction | float:
+    """A decimal or a fraction such as 1/3, kept exact as a Fraction where it can be."""
+    text = text.strip()
+    try:
+        return Fraction(text)
+    except (ValueError, ZeroDivisionError):
+        pass
+    try:
+        return float(text)  # inf and nan: left for check_positive to refuse
+    except ValueError:
+        raise InputError(f"{name}={text!r}: expected a number") from None
+
+
+def parse_encoder_variance(text: str) -> tuple[str, list[Fraction | float] | None]:
+    """``learnable``, ``fixed``, ``fixed:Z`` or ``fixed:Z1,Z2,...`` -> (variant, values).
+
+    ``fixed`` alone has no values (zeta^2 = eta^2); ``fixed:Z`` one (isotropic
+    zeta^2 = Z); ``fixed:Z1,...,Zk`` one per latent (anisotropic).  Values are checked
+    to be finite and > 0.
+    """
+    variant, sep, rest = text.partition(":")
+    expected = "expected learnable, fixed, fixed:Z or fixed:Z1,Z2,..."
+    if variant not in ENCODER_VARIANCES or (sep and variant != "fixed"):
+        raise InputError(f"encoder_variance={text!r}: {expected}")
+    if not sep:
+        return variant, None
+    items = rest.split(",")
+    if not rest.strip() or any(not t.strip() for t in items):
+        raise InputError(f"encoder_variance={text!r}: {expected}")
+    values = [parse_number(t, "zeta2") for t in items]
+    for v in values:
+        check_positive("zeta2", float(v))
+    return variant, values
 
 
 def check_int(name: str, value: Any, minimum: int, maximum: int | None = None) -> int:

@@ -110,7 +110,8 @@ def bootstrap_thresholds(
         counts = rng.multinomial(n, np.full(n, 1.0 / n), size=b).astype(float)
         spectra.append(_replicate_spectra(X, counts, centred)[:, :k])
     lam = np.concatenate(spectra) * scale * scale
-    crit = laws.critical_sigma2(np.maximum(lam, 0.0), 1.0, beta, eta2)
+    # zeta^2 = eta^2 for the fixed variant (the encoder variance fixed at the prior's)
+    crit = laws.critical_sigma2(*laws.values(np.maximum(lam, 0.0), 1.0, beta, eta2, eta2))
     q = [(1 - level) / 2, (1 + level) / 2]
 
     def intervals(values: np.ndarray) -> list[tuple[float, float]]:

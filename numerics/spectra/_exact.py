@@ -24,7 +24,8 @@ import mpmath
 import numpy as np
 
 from numerics.core._bridge import compiled_laws
-from numerics.core._validation import InputError, check_encoder_variance, check_latent_dim
+from numerics.core._model import resolve_model
+from numerics.core._validation import InputError
 from numerics.spectra._certified import certified_covariance_spectrum
 from numerics.spectra._decimal import check_digits, print_with_bound, to_fraction
 
@@ -68,11 +69,17 @@ def _rational(value: Any, name: str) -> Fraction:
 
 
 def _from_exact_spectrum(
-    eigenvalues: Sequence[Fraction], laws, beta: Fraction, eta2: Fraction, digits: int
+    eigenvalues: Sequence[Fraction], laws, beta: Fraction, eta2: Fraction, zetas, digits: int
 ) -> ExactThresholds:
-    """Exact rationals: every error is the decimal rounding alone, computed exactly."""
+    """Exact rationals: every error is the decimal rounding alone, computed exactly.
+
+    ``zetas[r]`` is the fixed variance of the latent paired with the r-th eigenvalue
+    (None for the learnable model).
+    """
     lams = [to_fraction(v, "eigenvalue") for v in eigenvalues]
-    crit = [laws.critical_sigma2_exact(lam, beta, eta2) for lam in lams]
+    crit = [
+        laws.critical_sigma2_exact(lam, beta, eta2, z) for lam, z in zip(lams, zetas, strict=True)
+    ]
     eig = [print_with_bound(v, 0, digits) for v in lams]
     out = [print_with_bound(v, 0, digits) for v in crit]
     return ExactThresholds(
@@ -94,7 +101,7 @@ def _interval_value(interval) -> tuple[Fraction, Fraction]:
 
 
 def _from_data(
-    X, centred: bool, scale: Fraction, k: int, laws, beta: Fraction, eta2: Fraction, digits: int
+    X, centred: bool, scale: Fraction, k: int, laws, beta: Fraction, eta2: Fraction, zetas, digits
 ) -> ExactThresholds:
     """Certified eigenvalues of the data, then the critical law in interval arithmetic."""
     spec = certified_covariance_spectrum(X, digits=digits, centred=centred)
@@ -106,13 +113,15 @@ def _from_data(
         b = iv.mpf(beta.numerator) / beta.denominator
         e2 = iv.mpf(eta2.numerator) / eta2.denominator
         s2 = iv.mpf((scale**2).numerator) / (scale**2).denominator
-        for lam, err in list(zip(spec.eigenvalues, spec.error_bounds, strict=True))[:k]:
+        pairs = list(zip(spec.eigenvalues, spec.error_bounds, strict=True))[:k]
+        for (lam, err), z in zip(pairs, zetas, strict=True):
             # Endpoints at the working precision, rounded outward by interval arithmetic.
             lam_iv = (iv.mpf(lam) + iv.mpf([-err, err])) * s2
             # The true value lies in each outward-rounded interval: its midpoint is within
             # half its width of the truth.
             eig.append(print_with_bound(*_interval_value(lam_iv), digits))
-            crit.append(print_with_bound(*_interval_value(law(lam_iv, b, e2)), digits))
+            args = (lam_iv, b, e2) if z is None else (lam_iv, b, e2, _iv(iv, z))
+            crit.append(print_with_bound(*_interval_value(law(*args)), digits))
     return ExactThresholds(
         digits=digits,
         eigenvalues=tuple(p for p, _ in eig),
@@ -121,6 +130,11 @@ def _from_data(
         certified_error=tuple(e for _, e in crit),
         exact=None,
     )
+
+
+def _iv(iv, q: Fraction):
+    """An exact rational as an (outward-rounded) mpmath interval."""
+    return iv.mpf(q.numerator) / q.denominator
 
 
 def exact_thresholds(
@@ -132,8 +146,9 @@ def exact_thresholds(
     beta: Any = 1,
     eta2: Any = 1,
     latent_dim: int | None = None,
-    encoder_variance: str = "learnable",
+    encoder_variance="learnable",
     digits: int = 30,
+    zeta2=None,
 ) -> ExactThresholds:
     """Critical sigma'^2 of the top ``latent_dim`` modes to ``digits`` significant digits.
 
@@ -151,8 +166,10 @@ def exact_thresholds(
         KL weight and prior variance, taken as exact rationals.
     latent_dim : int, optional
         Number of modes (default: all).
-    encoder_variance : str
-        The model whose critical law is evaluated.
+    encoder_variance, zeta2
+        The model whose critical law is evaluated (as for ``numerics.core.optimum``);
+        fixed variances are taken as exact rationals, and latents are paired with
+        eigenvalues by the derived rule.
     digits : int
         Significant digits, 1 to 1000.
 
@@ -166,10 +183,18 @@ def exact_thresholds(
     if (eigenvalues is None) == (data is None):
         raise InputError("exact_thresholds: expected exactly one of eigenvalues or data")
     beta, eta2 = _rational(beta, "beta"), _rational(eta2, "eta2")
-    laws = compiled_laws(check_encoder_variance(encoder_variance))
+    lams = None
     if eigenvalues is not None:
         lams = sorted((to_fraction(v, "eigenvalue") for v in eigenvalues), reverse=True)
-        k = check_latent_dim(latent_dim, len(lams))
-        return _from_exact_spectrum(lams[:k], laws, beta, eta2, digits)
-    k = check_latent_dim(latent_dim, int(np.shape(data)[1]))
-    return _from_data(data, bool(centred), _rational(scale, "scale"), k, laws, beta, eta2, digits)
+    d = len(lams) if lams is not None else int(np.shape(data)[1])
+    model = resolve_model(encoder_variance, zeta2, eta2, latent_dim, d)
+    laws = compiled_laws(model.spec)
+    k = model.latent_dim
+    zetas = [None] * k
+    if model.zeta2_exact is not None:
+        zetas = [model.zeta2_exact[j] for j in model.pairing(laws.variance_order)]
+    if lams is not None:
+        return _from_exact_spectrum(lams[:k], laws, beta, eta2, zetas, digits)
+    return _from_data(
+        data, bool(centred), _rational(scale, "scale"), k, laws, beta, eta2, zetas, digits
+    )

@@ -164,7 +164,7 @@ def diagnose(
     if "reconstruction" in post:
         residual = residual_spectrum(X, post["reconstruction"], active_codes(mu, logvar))
         crit = float(
-            compiled_laws("learnable").critical_sigma2(residual.top_eigenvalue, 1, beta, 1)
+            compiled_laws("learnable").critical_value("sigma2", residual.top_eigenvalue, 1, beta, 1)
         )
         # A collapsed latent comes back where the critical law at L exceeds sigma'^2; with
         # every latent active there is none to come back.

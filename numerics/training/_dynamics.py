@@ -159,10 +159,11 @@ def _optimum_params(laws, rel, lam, k, sigma2, beta, eta2, scale, variant):
     minimum at each sweep point), (S, ...) in the trainer's units."""
     S, d = sigma2.size, lam.size
     paired = lam[:k]
-    active = laws.is_active(paired[None, :], sigma2[:, None], beta, eta2)  # (S, k)
+    # The trainer's fixed variance is the prior's (zeta^2 = eta^2).
+    active = laws.is_active(paired[None, :], sigma2[:, None], beta, eta2, eta2)  # (S, k)
     values = {}
     for point in ("collapsed", "active"):
-        values[point] = rel.stationary(point, paired[None, :], sigma2[:, None], beta, eta2)
+        values[point] = rel.stationary(point, paired[None, :], sigma2[:, None], beta, eta2, eta2)
     pick = {n: np.where(active, values["active"][n], values["collapsed"][n]) for n in ("w", "v")}
     params = {
         "Wt": np.zeros((S, k, d)),
@@ -285,10 +286,10 @@ def predicted_tau(laws, rel, lam, sigma2, beta, eta2, scale, lr) -> np.ndarray:
     in the trainer's coordinates at the stationary point that is the minimum there (the
     active point below sigma'^2_c, the collapsed one above); NaN at a critical point.
     """
-    active = laws.is_active(lam[None, :], sigma2[:, None], beta, eta2)
+    active = laws.is_active(lam[None, :], sigma2[:, None], beta, eta2, eta2)
     out = np.full(active.shape, np.nan)
     for point, where in (("active", active), ("collapsed", ~active)):
-        h = rel.hessian_eigenvalues(point, lam[None, :], sigma2[:, None], beta, eta2, scale)
+        h = rel.hessian_eigenvalues(point, lam[None, :], sigma2[:, None], beta, eta2, scale, eta2)
         h = h[..., 0]  # the slowest direction
         with np.errstate(invalid="ignore", divide="ignore"):
             tau = -1.0 / np.log1p(-lr * h)
@@ -305,7 +306,7 @@ def _default_lr(rel, lam, sigma2, beta, eta2, scale) -> float:
     """
     h_max = 0.0
     for point in ("collapsed", "active"):
-        h = rel.hessian_eigenvalues(point, lam[None, :], sigma2[:, None], beta, eta2, scale)
+        h = rel.hessian_eigenvalues(point, lam[None, :], sigma2[:, None], beta, eta2, scale, eta2)
         if np.isfinite(h).any():
             h_max = max(h_max, float(np.nanmax(h[..., -1])))
     return 1.0 / h_max
@@ -382,7 +383,7 @@ def relaxation_sweep(
     if optimizer == "gd":
         predicted = predicted_tau(laws, rel, lam[:k], s, beta, eta2, scale, lr)
         curve_tau = predicted_tau(laws, rel, lam[:k], curve, beta, eta2, scale, lr)
-    critical = laws.critical_sigma2(lam[:k], 1.0, beta, eta2)
+    critical = laws.critical_value("sigma2", lam[:k], 1.0, beta, eta2, eta2)
     exponents = rel.tau_exponent
     fits = [_fit_sides(s, measured[:, j], critical[j], exponents) for j in range(k)]
     return DynamicsResult(

@@ -102,7 +102,7 @@ def residual_predictions(
         mu, logvar, recon = sweep.state.posterior(i * R, X)
         res = residual_spectrum(X, recon, active_codes(mu, logvar), seed=i)
         # The theory's critical law at lambda = L(A) (beta sigma'^2 = L for learnable).
-        crit = float(laws.critical_sigma2(res.top_eigenvalue, 1.0, beta, eta2))
+        crit = float(laws.critical_value("sigma2", res.top_eigenvalue, 1.0, beta, eta2, eta2))
         se = crit * res.stderr / res.top_eigenvalue if res.top_eigenvalue > 0 else None
         out.append(ResidualPrediction(j + 1, crit, se, float(sweep.sigma2[i]), res))
     return out
