@@ -7,9 +7,12 @@ covariance, a rescaling - happens only when asked and is recorded in
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import math
 from dataclasses import dataclass, field
 from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -79,20 +82,89 @@ def from_spectrum(values: list[Fraction | float]) -> Source:
     return Source(eigenvalues=lam, record={"source": "spectrum"}, exact=exact)
 
 
+class DataText(str):
+    """A ``--data`` SOURCE text that also carries the cluster options parsed with it.
+
+    The command line's ``--scheduler`` and ``--workers`` belong to the SOURCE; :class:`DataOption`
+    stores ``--data`` as this string holding the parsed options, so that :func:`from_data`
+    finds them whatever the order of the options.
+    """
+
+    options: argparse.Namespace | None = None
+
+    @property
+    def scheduler(self) -> str | None:
+        return getattr(self.options, "scheduler", None)
+
+    @property
+    def workers(self) -> int | None:
+        return getattr(self.options, "workers", None)
+
+
+class DataOption(argparse.Action):
+    """``--data``: store the text as a :class:`DataText` tied to the parsed options."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        text = DataText(values)
+        text.options = namespace
+        setattr(namespace, self.dest, text)
+
+
 def from_data(
     text: str,
     moment: str = "centred",
     scale: float | None = None,
     top: int | None = None,
+    *,
+    scheduler: str | None = None,
+    workers: int | None = None,
 ) -> Source:
-    """A SOURCE given as data: ``digits``, ``synthetic:NAME[:k=v,...]`` or a file."""
-    from numerics.spectra._covariance import covariance_spectrum
+    """A SOURCE given as data: ``digits``, ``synthetic:NAME[:k=v,...]``, a file or a chunked store.
 
+    Chunked stores (a Zarr array, a directory or glob of ``.npy`` shards) are read in one
+    pass on a Dask cluster: the one at ``scheduler``, else a local one of ``workers``
+    processes.  In-memory data use the in-memory path unless ``scheduler`` or ``workers``
+    is given; then they go through the cluster too (a ``.npy`` file is read by the workers
+    themselves).  Without arguments, ``scheduler`` and ``workers`` come from a
+    :class:`DataText` (the command line's ``--scheduler``, ``--workers``).
+    """
+    from numerics.spectra._covariance import covariance_spectrum
+    from numerics.spectra._dask import check_cluster_options, dask_client
+
+    if scheduler is None and workers is None:
+        scheduler, workers = getattr(text, "scheduler", None), getattr(text, "workers", None)
     if moment not in MOMENTS:
         raise InputError(f"moment={moment!r}: expected one of {', '.join(MOMENTS)}")
     factor = 1.0 if scale is None else check_positive("scale", scale)
-    dataset = parse_data_source(text)
-    spec = covariance_spectrum(dataset.X, centred=moment == "centred", top=top)
+    workers = check_cluster_options(scheduler, workers)
+    centred = moment == "centred"
+    with contextlib.ExitStack() as stack:
+        # A scheduler is reached first (a quick check); a local cluster starts only after
+        # the data's own checks, which read headers only.
+        client = stack.enter_context(dask_client(scheduler)) if scheduler is not None else None
+        dataset = parse_data_source(str(text))
+        if client is None and (dataset.lazy or workers is not None):
+            client = stack.enter_context(dask_client(None, workers))
+        if client is None:
+            spec = covariance_spectrum(dataset.X, centred=centred, top=top)
+        else:
+            spec = _dask_spectrum(str(text), dataset, centred, top, client)
+    return _source_of(text, dataset, spec, moment, factor, top)
+
+
+def _dask_spectrum(text: str, dataset: Dataset, centred: bool, top: int | None, client: Any):
+    """The spectrum on the cluster; a ``.npy`` file is read by the workers, not sent."""
+    from numerics.data._chunked import load_chunked
+    from numerics.spectra._dask import dask_covariance_spectrum
+
+    X = dataset.X
+    if not dataset.lazy and Path(text).suffix.lower() == ".npy" and Path(text).is_file():
+        X = load_chunked(text).X
+    return dask_covariance_spectrum(X, top=top, centred=centred, scheduler=client)
+
+
+def _source_of(text: str, dataset: Dataset, spec, moment: str, factor: float, top: int | None):
+    """The Source of a data spectrum: scaled, rounding-level values set to 0, recorded."""
     # Scaling the data by c scales every second moment, hence every eigenvalue, by c^2.
     lam = spec.eigenvalues * factor**2
     # Eigenvalues at the level of rounding are zero: a float64 eigensolver resolves
@@ -112,8 +184,10 @@ def from_data(
         "zero_tolerance": float(zero_tol),
         "zero_eigenvalues": int((lam == 0).sum()),
     }
+    if spec.method == "dask":
+        record["cluster"] = spec.notes[0]
     if top is not None:
         record["top"] = int(top)
     if not all(math.isfinite(x) for x in lam):
-        raise InputError(f"data {text!r}: the covariance has non-finite eigenvalues")
+        raise InputError(f"data {str(text)!r}: the covariance has non-finite eigenvalues")
     return Source(eigenvalues=lam, record=record, dataset=dataset, moment=moment, scale=factor)

@@ -64,6 +64,10 @@ def _spectrum(text: str) -> list[Fraction | float]:
 
 
 def _add_source_options(p: argparse.ArgumentParser, required: bool = True) -> None:
+    # --scheduler and --workers travel with --data (a DataText), so every command that
+    # resolves --data through from_data honours them.
+    from numerics.app._sources import DataOption
+
     src = p.add_argument_group("source (one of)")
     group = src.add_mutually_exclusive_group(required=required)
     group.add_argument(
@@ -74,9 +78,11 @@ def _add_source_options(p: argparse.ArgumentParser, required: bool = True) -> No
     )
     group.add_argument(
         "--data",
+        action=DataOption,
         metavar="SOURCE",
         help="digits | synthetic:NAME[:key=value,...] (rotated, exponential, spiked, mixture) "
-        "| PATH (.npy, .npz, .csv; rows are samples)",
+        "| PATH (.npy, .npz, .csv; rows are samples) | chunked: DIR.zarr, a directory or "
+        "'glob*.npy' of .npy shards (read on a Dask cluster)",
     )
     src.add_argument(
         "--moment",
@@ -87,6 +93,21 @@ def _add_source_options(p: argparse.ArgumentParser, required: bool = True) -> No
     )
     src.add_argument(
         "--scale", type=_number, default=None, help="multiply the data by this factor first"
+    )
+    src.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        default=None,
+        help="compute the covariance on the running Dask scheduler at ADDRESS "
+        "(e.g. tcp://10.0.0.1:8786), for --data",
+    )
+    src.add_argument(
+        "--workers",
+        metavar="N",
+        type=int,
+        default=None,
+        help="compute the covariance on a local Dask cluster of N worker processes, for "
+        "--data (chunked stores use one per CPU by default)",
     )
 
 
