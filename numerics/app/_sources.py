@@ -13,13 +13,16 @@ import math
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from numerics.core._validation import InputError, check_positive, check_spectrum
 from numerics.data._datasets import Dataset, parse_data_source
 from numerics.spectra._exact import ExactThresholds, exact_thresholds
+
+if TYPE_CHECKING:
+    from numerics.spectra._covariance import SpectrumResult
 
 #: Which second moment of the data the spectrum is taken of.
 MOMENTS = ("centred", "uncentred")
@@ -152,7 +155,9 @@ def from_data(
     return _source_of(text, dataset, spec, moment, factor, top)
 
 
-def _dask_spectrum(text: str, dataset: Dataset, centred: bool, top: int | None, client: Any):
+def _dask_spectrum(
+    text: str, dataset: Dataset, centred: bool, top: int | None, client: Any
+) -> SpectrumResult:
     """The spectrum on the cluster; a ``.npy`` file is read by the workers, not sent."""
     from numerics.data._chunked import load_chunked
     from numerics.spectra._dask import dask_covariance_spectrum
@@ -163,7 +168,9 @@ def _dask_spectrum(text: str, dataset: Dataset, centred: bool, top: int | None, 
     return dask_covariance_spectrum(X, top=top, centred=centred, scheduler=client)
 
 
-def _source_of(text: str, dataset: Dataset, spec, moment: str, factor: float, top: int | None):
+def _source_of(
+    text: str, dataset: Dataset, spec: SpectrumResult, moment: str, factor: float, top: int | None
+) -> Source:
     """The Source of a data spectrum: scaled, rounding-level values set to 0, recorded."""
     # Scaling the data by c scales every second moment, hence every eigenvalue, by c^2.
     lam = spec.eigenvalues * factor**2
