@@ -107,8 +107,12 @@ CASES: dict[str, tuple[list[str], str]] = {
     "scale squared overflows": (["threshold", "--data", "digits", "--scale", "1e200"], "scale"),
     "scale word": (["threshold", "--data", "digits", "--scale", "big"], "big"),
     "empty data": (["threshold", "--data", ""], "--data ''"),
+    "workers with a spectrum": (
+        ["threshold", "--spectrum", "4,2", "--workers", "2"],
+        "--scheduler and --workers apply to --data",
+    ),
     "missing file": (["threshold", "--data", "missing.npy"], "missing.npy"),
-    "a folder named .npy": (["threshold", "--data", "dir.npy"], "not a regular file"),
+    "a folder named .npy": (["threshold", "--data", "dir.npy"], "holds no .npy shards"),
     "fifo": (["threshold", "--data", "fifo.csv"], "not a regular file"),
     "device": (["threshold", "--data", "zero.npy"], "not a regular file"),
     "text named npy": (["threshold", "--data", "text.npy"], "is not a .npy file"),

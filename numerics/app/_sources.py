@@ -7,17 +7,22 @@ covariance, a rescaling - happens only when asked and is recorded in
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from numerics.core._validation import InputError, check_positive, check_spectrum
 from numerics.data._datasets import Dataset, parse_data_source
 from numerics.spectra._exact import ExactThresholds, exact_thresholds
+
+if TYPE_CHECKING:
+    from numerics.spectra._covariance import SpectrumResult
 
 #: Which second moment of the data the spectrum is taken of.
 MOMENTS = ("centred", "uncentred")
@@ -110,15 +115,57 @@ def from_data(
     moment: str = "centred",
     scale: float | None = None,
     top: int | None = None,
+    *,
+    scheduler: str | None = None,
+    workers: int | None = None,
 ) -> Source:
-    """A SOURCE given as data: ``digits``, ``synthetic:NAME[:k=v,...]`` or a file."""
+    """A SOURCE given as data: ``digits``, ``synthetic:NAME[:k=v,...]``, a file or a chunked store.
+
+    Chunked stores (a Zarr array, a directory or glob of ``.npy`` shards) are read in one
+    pass on a Dask cluster: the one at ``scheduler``, else a local one of ``workers``
+    processes.  In-memory data use the in-memory path unless ``scheduler`` or ``workers``
+    is given; then they go through the cluster too (a ``.npy`` file is read by the workers
+    themselves).
+    """
     from numerics.spectra._covariance import covariance_spectrum
+    from numerics.spectra._dask import check_cluster_options, dask_client
 
     if moment not in MOMENTS:
         raise InputError(f"moment={moment!r}: expected one of {', '.join(MOMENTS)}")
     factor = 1.0 if scale is None else check_positive("scale", scale)
-    dataset = parse_data_source(text)
-    spec = covariance_spectrum(dataset.X, centred=moment == "centred", top=top)
+    workers = check_cluster_options(scheduler, workers)
+    centred = moment == "centred"
+    with contextlib.ExitStack() as stack:
+        # A scheduler is reached first (a quick check); a local cluster starts only after
+        # the data's own checks, which read headers only.
+        client = stack.enter_context(dask_client(scheduler)) if scheduler is not None else None
+        dataset = parse_data_source(str(text))
+        if client is None and (dataset.lazy or workers is not None):
+            client = stack.enter_context(dask_client(None, workers))
+        if client is None:
+            spec = covariance_spectrum(dataset.X, centred=centred, top=top)
+        else:
+            spec = _dask_spectrum(str(text), dataset, centred, top, client)
+    return _source_of(text, dataset, spec, moment, factor, top)
+
+
+def _dask_spectrum(
+    text: str, dataset: Dataset, centred: bool, top: int | None, client: Any
+) -> SpectrumResult:
+    """The spectrum on the cluster; a ``.npy`` file is read by the workers, not sent."""
+    from numerics.data._chunked import load_chunked
+    from numerics.spectra._dask import dask_covariance_spectrum
+
+    X = dataset.X
+    if not dataset.lazy and Path(text).suffix.lower() == ".npy" and Path(text).is_file():
+        X = load_chunked(text).X
+    return dask_covariance_spectrum(X, top=top, centred=centred, scheduler=client)
+
+
+def _source_of(
+    text: str, dataset: Dataset, spec: SpectrumResult, moment: str, factor: float, top: int | None
+) -> Source:
+    """The Source of a data spectrum: scaled, rounding-level values set to 0, recorded."""
     # Scaling the data by c scales every second moment, hence every eigenvalue, by c^2;
     # the products must stay within float64 (an overflow is refused just below).
     with np.errstate(over="ignore"):
@@ -145,8 +192,10 @@ def from_data(
         "zero_tolerance": float(zero_tol),
         "zero_eigenvalues": int((lam == 0).sum()),
     }
+    if spec.method == "dask":
+        record["cluster"] = spec.notes[0]
     if top is not None:
         record["top"] = int(top)
     if not all(math.isfinite(x) for x in lam):
-        raise InputError(f"data {text!r}: the covariance has non-finite eigenvalues")
+        raise InputError(f"data {str(text)!r}: the covariance has non-finite eigenvalues")
     return Source(eigenvalues=lam, record=record, dataset=dataset, moment=moment, scale=factor)

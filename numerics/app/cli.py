@@ -109,7 +109,8 @@ def _add_source_options(p: argparse.ArgumentParser, required: bool = True) -> No
         "--data",
         metavar="SOURCE",
         help="digits | synthetic:NAME[:key=value,...] (rotated, exponential, spiked, mixture) "
-        "| PATH (.npy, .npz, .csv; rows are samples)",
+        "| PATH (.npy, .npz, .csv; rows are samples) | chunked: DIR.zarr, a directory or "
+        "'glob*.npy' of .npy shards (read on a Dask cluster)",
     )
     src.add_argument(
         "--moment",
@@ -120,6 +121,21 @@ def _add_source_options(p: argparse.ArgumentParser, required: bool = True) -> No
     )
     src.add_argument(
         "--scale", type=_number, default=None, help="multiply the data by this factor first"
+    )
+    src.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        default=None,
+        help="compute the covariance on the running Dask scheduler at ADDRESS "
+        "(e.g. tcp://10.0.0.1:8786), for --data",
+    )
+    src.add_argument(
+        "--workers",
+        metavar="N",
+        type=int,
+        default=None,
+        help="compute the covariance on a local Dask cluster of N worker processes, for "
+        "--data (chunked stores use one per CPU by default)",
     )
 
 
@@ -386,8 +402,17 @@ def _source(args: argparse.Namespace) -> Source:
     if args.spectrum is not None:
         if args.moment != "centred" or args.scale is not None:
             raise UsageError("--moment and --scale apply to --data, not to --spectrum")
+        if args.scheduler is not None or args.workers is not None:
+            raise UsageError("--scheduler and --workers apply to --data, not to --spectrum")
         return from_spectrum(args.spectrum)
-    return from_data(args.data, args.moment, args.scale)
+    return _data(args)
+
+
+def _data(args: argparse.Namespace) -> Source:
+    """``--data`` with its options (``--moment``, ``--scale``, ``--scheduler``, ``--workers``)."""
+    return from_data(
+        args.data, args.moment, args.scale, scheduler=args.scheduler, workers=args.workers
+    )
 
 
 def _run_threshold(args: argparse.Namespace) -> None:
@@ -606,7 +631,7 @@ def _run_train(args: argparse.Namespace) -> None:
         from numerics.app._writers import check_posterior_target, write_posterior
 
         export = check_posterior_target(*args.export_posterior)
-    source = from_data(args.data, args.moment, args.scale)
+    source = _data(args)
     X = np.asarray(source.dataset.X, dtype=float) * source.scale
     keep_freed_memory()  # training temporaries without page faults (training/_allocator.py)
     report = train_and_measure(
@@ -708,7 +733,7 @@ def _run_diagnose(args: argparse.Namespace) -> None:
 
         OutputFolder(args.out).check(DIAGNOSIS_FILES)
     arrays = load_arrays(args.posterior)
-    source = from_data(args.data, args.moment, args.scale)
+    source = _data(args)
     X = np.asarray(source.dataset.X, dtype=float) * source.scale
     result = diagnose(X, arrays, args.sigma2, float(args.beta), source.eigenvalues)
     paths = []

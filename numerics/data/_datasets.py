@@ -26,8 +26,9 @@ class Dataset:
 
     Attributes
     ----------
-    X : ndarray, shape (n, d)
-        Rows are samples (a read-only memory map for large .npy files).
+    X : ndarray or dask.array.Array, shape (n, d)
+        Rows are samples (a read-only memory map for large .npy files; a lazy Dask array
+        for chunked stores, see :mod:`numerics.data._chunked`, never loaded whole).
     source : str
         ``digits``, ``synthetic:NAME`` or the file path.
     params : dict
@@ -40,6 +41,11 @@ class Dataset:
     source: str
     params: dict[str, Any] = field(default_factory=dict)
     population_eigenvalues: np.ndarray | None = None
+
+    @property
+    def lazy(self) -> bool:
+        """Whether X is a lazy (Dask) array rather than one in memory or memory-mapped."""
+        return not isinstance(self.X, np.ndarray)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -225,7 +231,13 @@ def _load_csv(path: Path) -> np.ndarray:
 
 
 def parse_data_source(text: str) -> Dataset:
-    """``digits``, ``synthetic:NAME[:key=value,...]`` or a file path."""
+    """``digits``, ``synthetic:NAME[:key=value,...]``, a file path or a chunked store.
+
+    A chunked store (a ``.zarr`` path, a directory, or a glob of ``.npy`` shards) gives a
+    lazy Dataset (:func:`numerics.data._chunked.load_chunked`).
+    """
+    from numerics.data._chunked import is_chunked_source, load_chunked
+
     if not text.strip():
         raise InputError(f"--data {text!r}: expected digits, synthetic:NAME[:k=v,...] or a file")
     if text == "digits":
@@ -242,4 +254,6 @@ def parse_data_source(text: str) -> Dataset:
                 )
             params[key.strip()] = _parse_value(value.strip())
         return synthetic(name, **params)
+    if is_chunked_source(text):
+        return load_chunked(text)
     return load_file(text)

@@ -268,8 +268,11 @@ class _IntColumns:
         return _shifted_limbs(self.M[r0:r1], self.shift[r0:r1])
 
 
-def _integer_columns(X: Any) -> _IntColumns:
-    """Exact integer columns of the data (see :class:`_IntColumns`), with input checks."""
+def _integer_columns(X: Any, row0: int = 0) -> _IntColumns:
+    """Exact integer columns of the data (see :class:`_IntColumns`), with input checks.
+
+    ``row0``: the row of X where these rows start (for the error message of a block).
+    """
     try:
         arr = np.asarray(X)
     except (ValueError, TypeError) as exc:
@@ -295,7 +298,7 @@ def _integer_columns(X: Any) -> _IntColumns:
         if bad.size:
             i, j = (int(t) for t in bad[0])
             raise InputError(
-                f"X[{i}, {j}] = {float(A[i, j])!r} is not finite: expected finite values"
+                f"X[{row0 + i}, {j}] = {float(A[i, j])!r} is not finite: expected finite values"
             )
         return _float_columns(A)
     if kind in "fO":  # long double or Python objects: exact element by element
@@ -504,10 +507,14 @@ def exact_covariance(X: Any, centred: bool = True) -> list[list[Fraction]]:
     size d x N x d, L = number of limbs (1 for small integers such as the digits pixels,
     4-6 for typical float64 data, up to ~130 for columns spanning the whole float range).
     """
-    cols = _integer_columns(X)
-    scales = cols.scales
-    N, d = cols.shape
-    YtY, s = _gram_and_sums(cols)
+    if not isinstance(X, np.ndarray) and hasattr(X, "to_delayed"):  # a lazy Dask array
+        YtY, s, scales, N = _exact_sums_of_blocks(X)
+    else:
+        cols = _integer_columns(X)
+        scales = cols.scales
+        N = cols.shape[0]
+        YtY, s = _gram_and_sums(cols)
+    d = len(scales)
     if centred:
         den = N * N
         num = [[N * int(YtY[j, k]) - s[j] * s[k] for k in range(d)] for j in range(d)]
@@ -515,6 +522,51 @@ def exact_covariance(X: Any, centred: bool = True) -> list[list[Fraction]]:
         den = N
         num = [[int(YtY[j, k]) for k in range(d)] for j in range(d)]
     return [[Fraction(num[j][k], den) * scales[j] * scales[k] for k in range(d)] for j in range(d)]
+
+
+def _exact_sums_of_blocks(X: Any) -> tuple[np.ndarray, list[int], list[Fraction], int]:
+    """Exact Y^T Y, column sums and scales of a lazy array, one block of rows at a time.
+
+    Each block is written exactly as integers times per-column scales (its own); the
+    running sums are kept in units of the common scale u_j = gcd(scale_j, block scale_j)
+    (a rational gcd, so both are integer multiples of it: for floats, powers of two and
+    u_j the smaller), rescaling the running integers exactly when u_j changes.  Memory:
+    one block and the d x d integers; the result equals the in-memory one exactly.
+    """
+    G: np.ndarray | None = None
+    sums: list[int] = []
+    scales: list[Fraction] = []
+    N = 0
+    X = X.rechunk({1: -1})
+    for i, rows in enumerate(X.chunks[0]):
+        block = np.asarray(X.blocks[i, 0].compute())
+        if block.shape[0] == 0:
+            continue
+        cols = _integer_columns(block, row0=N)
+        Gb, sb = _gram_and_sums(cols)
+        if G is None:
+            G, sums, scales = Gb, list(sb), list(cols.scales)
+        else:
+            common = [_rational_gcd(a, b) for a, b in zip(scales, cols.scales, strict=True)]
+            old = np.array([int(a / u) for a, u in zip(scales, common, strict=True)], dtype=object)
+            new = np.array(
+                [int(b / u) for b, u in zip(cols.scales, common, strict=True)], dtype=object
+            )
+            G = G * np.outer(old, old) + Gb * np.outer(new, new)
+            sums = [a * f + b * g for a, f, b, g in zip(sums, old, sb, new, strict=True)]
+            scales = common
+        N += rows
+    if G is None:
+        raise InputError(f"X has shape {X.shape}: expected at least one row and one column")
+    return G, sums, scales, N
+
+
+def _rational_gcd(a: Fraction, b: Fraction) -> Fraction:
+    """The largest rational u with a / u and b / u integers (a, b > 0)."""
+    return Fraction(
+        math.gcd(a.numerator * b.denominator, b.numerator * a.denominator),
+        a.denominator * b.denominator,
+    )
 
 
 def _as_exact_symmetric(A: Any) -> tuple[np.ndarray, int]:

@@ -92,7 +92,8 @@ class SpectrumResult:
         float64, descending, length ``top``.
     method : str
         The method that produced the values: ``"eigh"``, ``"gram"``, ``"krylov"`` or
-        ``"mixed"`` (``"eigh"`` after a fallback).
+        ``"mixed"`` (``"eigh"`` after a fallback); ``"dask"`` from
+        :func:`numerics.spectra._dask.dask_covariance_spectrum`.
     n_samples, dim : int
         N and d.
     centred : bool
