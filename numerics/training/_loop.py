@@ -8,6 +8,8 @@ a :class:`SweepModel`; :func:`train_sweep` does everything else the same way for
 the checked :class:`~numerics.training._config.TrainingConfig`, one BLAS thread,
 floating-point error state, the progress bar, the warm start from an anchor, the
 step-size schedule, KL warm-up, common random numbers per seed and divergence checks.
+All parameters of a sweep live in one (P, D) array, and the gradient in another of
+the same layout that the model writes into, so Adam is one update per step.
 """
 
 from __future__ import annotations
