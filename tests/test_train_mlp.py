@@ -17,10 +17,14 @@ import numpy as np
 import pytest
 from helpers import random_rotation
 
+from numerics.training import _mlp
 from numerics.training._loop import TrainingDiverged
 from numerics.training._mlp import (
+    BLOCK_BYTES,
     EVAL_SEED,
     LOGVAR_MAX,
+    Workspace,
+    block_points,
     evaluate,
     init_params,
     layer_widths,
@@ -144,6 +148,41 @@ def test_backpropagation_matches_central_differences_in_every_parameter_group():
         scale = np.abs(numeric).max()
         assert scale > 0, name
         np.testing.assert_allclose(grads[name], numeric, atol=1e-7 * max(scale, 1), err_msg=name)
+
+
+@pytest.mark.parametrize("own_noise", [False, True], ids=["shared-eps", "own-eps"])
+def test_blocks_of_sweep_points_change_no_number(monkeypatch, own_noise: bool):
+    """The sweep cut into blocks (cache blocking) gives every point's loss and gradient
+    bit for bit as one block does, also when the buffers of a Workspace are reused."""
+    rng = np.random.default_rng(12)
+    d, k, B, hidden, P = 6, 3, 10, (7, 5), 5
+    params = sweep_params(range(P), d, k, hidden, scale=1.5)
+    x = rng.standard_normal((B, d))
+    eps = rng.standard_normal((P if own_noise else 1, B, k))
+    sigma2 = np.linspace(0.4, 2.0, P)
+    monkeypatch.setattr(_mlp, "block_points", lambda *args: P)
+    loss, grads = loss_and_grads(params, x, sigma2, eps, beta=0.8)
+    for block in (1, 2, 3):
+        monkeypatch.setattr(_mlp, "block_points", lambda *args, block=block: block)
+        work, out = Workspace(), {name: np.full_like(w, np.nan) for name, w in params.items()}
+        for _ in range(2):  # the second call reuses (and overwrites) the buffers
+            blocked, _ = loss_and_grads(params, x, sigma2, eps, beta=0.8, out=out, work=work)
+            np.testing.assert_array_equal(blocked, loss)
+            for name in params:
+                np.testing.assert_array_equal(out[name], grads[name], err_msg=name)
+
+
+def test_blocks_are_even_and_fit_the_budget():
+    widths = layer_widths(64, 4, (32, 32))  # the digits benchmark: B = 256, float64
+    per_point = 256 * sum(w for _, w in widths.values()) * 8
+    assert block_points(32, 256, widths, 8) == 8  # 4 blocks of 8 points
+    for P in (1, 5, 7, 32, 100):
+        size = block_points(P, 256, widths, 8)
+        blocks = -(-P // size)
+        assert size * per_point <= BLOCK_BYTES
+        assert blocks == -(-P // (BLOCK_BYTES // per_point))  # as few as fit
+        assert P - (blocks - 1) * size > size - blocks  # the last one is not much smaller
+    assert block_points(3, 10**6, widths, 8) == 1  # one point above the budget
 
 
 def _raw_logvar(params, p, x):

@@ -305,7 +305,11 @@ def loss_and_grads(
                 "method='moments' needs one log-variance per latent: the data-dependent "
                 "variant uses method='rows'"
             )
-        grads = _grads_moments(params, y, sigma2, scale, beta, eta2, variant, eps)
+        mom = _moments(params, y, eta2, variant, eps)
+        B = y.shape[0]
+        grads = _grads_moments(params, mom, B, sigma2, scale, beta, eta2, variant)
+        loss = _loss_moments(params, mom, B, sigma2, scale, beta, eta2) if with_loss else None
+        return loss, grads
     else:
         raise InputError(f"method={method!r}: expected one of {', '.join(METHODS)}")
     loss = _loss(params, y, sigma2, scale, beta, eta2, variant, eps) if with_loss else None
@@ -371,26 +375,28 @@ def _grads_rows(params, y, sigma2, scale, beta, eta2, variant, eps) -> dict[str,
     return grads
 
 
-def _grads_moments(params, y, sigma2, scale, beta, eta2, variant, eps) -> dict[str, np.ndarray]:
-    """The same gradient from moments of the minibatch and of the noise (no (P, k, B)).
+class _Moments(NamedTuple):
+    """The sums over a minibatch that :func:`_grads_moments` works with."""
 
-    With C = Y^T Y and m1 = sum_n y_n (shared by every point), and, per draw of the noise
-    E (k x B; N = diag(s) E), EY = E Y, EE = E E^T, e1 = E 1::
+    C: np.ndarray  # Y^T Y, (d, d)
+    m1: np.ndarray  # sum_n y_n, (d,)
+    VC: np.ndarray  # sum_n mu_n y_n^T = V C, (P, k, d)
+    WC: np.ndarray  # W^T C, (P, k, d)
+    WtW: np.ndarray  # W^T W, (P, k, k)
+    col2: np.ndarray  # ||w_j||^2, (P, k)
+    bW: np.ndarray  # W^T b, (P, k)
+    var: np.ndarray  # s2_j, (P, k)
+    sd: np.ndarray  # s_j, (P, k)
+    ZY: np.ndarray  # sum_n z_n y_n^T, (P, k, d)
+    ZZ: np.ndarray  # sum_n z_n z_n^T, (P, k, k)
+    zsum: np.ndarray  # sum_n z_n, (P, k)
+    noise: tuple | None  # sampled: E Y, E E^T, E 1 and V Y^T E^T
 
-        Z Y     = V C + diag(s) EY                       (sum_n z_n y_n^T)
-        Z Z^T   = V C V^T + X + X^T + diag(s) EE diag(s),   X = V EY^T diag(s)
-        Z 1     = V m1 + s * e1
-        dF/dV   = c (W^T W ZY + W^T b m1^T - W^T C) + beta / (B eta2) V C
-        dF/dl_j = s_j / 2 * c (W^T W Z E^T + W^T b e1^T - W^T EY^T)_jj
-                  + beta / 2 (s2_j / eta2 - 1),      Z E^T = V EY^T + diag(s) EE
 
-    and dF/dW, dF/db as in the module docstring from ZY, Z Z^T and Z 1.
-    """
+def _moments(params, y, eta2, variant, eps) -> _Moments:
+    """The minibatch and noise moments of :func:`_grads_moments` (see its docstring)."""
     Wt, b, V = params["Wt"], params["b"], params["V"]
     P, k, d = Wt.shape
-    B = y.shape[0]
-    s2 = np.asarray(sigma2, dtype=float) / scale**2
-    c = (1.0 / (B * s2))[:, None, None]  # (P, 1, 1)
     C = y.T @ y  # (d, d)
     m1 = y.sum(axis=0)  # (d,)
     VC = (V.reshape(P * k, d) @ C).reshape(P, k, d)  # sum_n mu_n y_n^T
@@ -408,6 +414,7 @@ def _grads_moments(params, y, sigma2, scale, beta, eta2, variant, eps) -> dict[s
     ZY = VC.copy()
     ZZ = np.matmul(VC, Vt)  # sum_n mu_n mu_n^T
     zsum = np.matmul(V, m1)  # (P, k)
+    noise = None
     if eps is not None:
         EY = eps @ y  # (Q, k, d), Q = 1 or P
         EE = np.matmul(eps, eps.transpose(0, 2, 1))  # (Q, k, k)
@@ -417,24 +424,48 @@ def _grads_moments(params, y, sigma2, scale, beta, eta2, variant, eps) -> dict[s
         ZY += sd[:, :, None] * EY
         ZZ += X + X.transpose(0, 2, 1) + sd[:, :, None] * EE * sd[:, None, :]
         zsum += sd * e1
-    gWt = np.matmul(ZZ, Wt)
+        noise = (EY, EE, e1, VEt)
+    return _Moments(C, m1, VC, WC, WtW, col2, bW, var, sd, ZY, ZZ, zsum, noise)
+
+
+def _grads_moments(params, mom: _Moments, B, sigma2, scale, beta, eta2, variant):
+    """The same gradient from moments of the minibatch and of the noise (no (P, k, B)).
+
+    With C = Y^T Y and m1 = sum_n y_n (shared by every point), and, per draw of the noise
+    E (k x B; N = diag(s) E), EY = E Y, EE = E E^T, e1 = E 1::
+
+        Z Y     = V C + diag(s) EY                       (sum_n z_n y_n^T)
+        Z Z^T   = V C V^T + X + X^T + diag(s) EE diag(s),   X = V EY^T diag(s)
+        Z 1     = V m1 + s * e1
+        dF/dV   = c (W^T W ZY + W^T b m1^T - W^T C) + beta / (B eta2) V C
+        dF/dl_j = s_j / 2 * c (W^T W Z E^T + W^T b e1^T - W^T EY^T)_jj
+                  + beta / 2 (s2_j / eta2 - 1),      Z E^T = V EY^T + diag(s) EE
+
+    and dF/dW, dF/db as in the module docstring from ZY, Z Z^T and Z 1.
+    """
+    Wt, b = params["Wt"], params["b"]
+    WtW, bW, var, sd, ZY, zsum = mom.WtW, mom.bW, mom.var, mom.sd, mom.ZY, mom.zsum
+    s2 = np.asarray(sigma2, dtype=float) / scale**2
+    c = (1.0 / (B * s2))[:, None, None]  # (P, 1, 1)
+    gWt = np.matmul(mom.ZZ, Wt)
     gWt += zsum[:, :, None] * b[:, None, :]
     gWt -= ZY
-    if eps is None:
+    if mom.noise is None:
         gWt += (B * var)[:, :, None] * Wt
     gWt *= c
-    gb = B * b + np.matmul(zsum[:, None, :], Wt)[:, 0, :] - m1
+    gb = B * b + np.matmul(zsum[:, None, :], Wt)[:, 0, :] - mom.m1
     gb *= c[:, :, 0]
     gV = np.matmul(WtW, ZY)
-    gV += bW[:, :, None] * m1
-    gV -= WC
+    gV += bW[:, :, None] * mom.m1
+    gV -= mom.WC
     gV *= c
-    gV += (beta / (B * eta2)) * VC
+    gV += (beta / (B * eta2)) * mom.VC
     grads = {"Wt": gWt, "b": gb, "V": gV}
     if variant == "learnable":
-        if eps is None:
-            gl = 0.5 * c[:, :, 0] * B * var * col2
+        if mom.noise is None:
+            gl = 0.5 * c[:, :, 0] * B * var * mom.col2
         else:
+            EY, EE, e1, VEt = mom.noise
             ZEt = VEt + sd[:, :, None] * EE
             WEt = np.matmul(Wt, EY.transpose(0, 2, 1))
             diag = np.einsum("pij,pji->pi", WtW, ZEt) + bW * e1
@@ -442,6 +473,30 @@ def _grads_moments(params, y, sigma2, scale, beta, eta2, variant, eps) -> dict[s
             gl = 0.5 * sd * c[:, :, 0] * diag
         grads["logvar"] = gl + 0.5 * beta * (var / eta2 - 1.0)
     return grads
+
+
+def _loss_moments(params, mom: _Moments, B, sigma2, scale, beta, eta2) -> np.ndarray:
+    """F_B per sweep point from the moments alone, (P,): no (P, d, B) residuals.
+
+    sum_n ||y_n - W z_n - b||^2 = tr C - 2 <W^T, ZY> + <W^T W, Z Z^T> - 2 b.m1
+    + 2 (W^T b).(Z 1) + B ||b||^2, and the KL is linear in mu^2, s^2 and log s^2,
+    so its minibatch mean is the KL of sum_n mu_n^2 / B = diag(V C V^T) / B.  Costs
+    O(P k d) instead of O(P d B) (at 32 digits points, 0.1 ms instead of 5 ms); the
+    expansion rounds differently from :func:`_loss` (the tests hold both to 1e-12).
+    """
+    Wt, b, V = params["Wt"], params["b"], params["V"]
+    sq = np.trace(mom.C) - 2 * np.einsum("pkd,pkd->p", Wt, mom.ZY)
+    sq += np.einsum("pkl,pkl->p", mom.WtW, mom.ZZ) - 2 * (b @ mom.m1)
+    sq += 2 * np.einsum("pk,pk->p", mom.bW, mom.zsum) + B * np.einsum("pd,pd->p", b, b)
+    sq /= B
+    if mom.noise is None:  # + mean_n sum_j s2_j ||w_j||^2
+        sq += (mom.var * mom.col2).sum(axis=1)
+    mumu = np.einsum("pkd,pkd->pk", mom.VC, V) / B  # mean_n mu_n^2
+    logvar = params["logvar"] if "logvar" in params else np.full_like(mom.var, math.log(eta2))
+    kl = objective_pieces().kl(mumu, mom.var, logvar, eta2).sum(axis=1)
+    sigma2 = np.asarray(sigma2, dtype=float)
+    const = Wt.shape[-1] * objective_pieces().log_normaliser(sigma2)
+    return const + sq / (2 * sigma2 / scale**2) + beta * kl
 
 
 def _loss(params, y, sigma2, scale, beta, eta2, variant, eps) -> np.ndarray:
@@ -636,7 +691,6 @@ class LinearModel:
     method: str
     name: str = "linear"
     loss_every_step: bool = False  # the loss forms the (P, d, B) residuals: only at checks
-    packed: bool = True
 
     def init(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
         return init_params(rng, self.d, self.k, self.variant, self.init_scale, self.eta2)
@@ -650,11 +704,14 @@ class LinearModel:
         # One draw per latent and data point: eps[p, j, n] (module docstring).
         return None if self.exact_expectation else (self.k, batch)
 
-    def loss_and_grads(self, params, batch, sigma2, eps, beta, with_loss):
-        return loss_and_grads(
+    def loss_and_grads(self, params, batch, sigma2, eps, beta, with_loss, out):
+        loss, grads = loss_and_grads(
             params, batch, sigma2, eps, beta=beta, with_loss=with_loss, scale=self.scale,
             eta2=self.eta2, variant=self.variant, method=self.method,
         )  # fmt: skip
+        for name, g in grads.items():
+            out[name][...] = g
+        return loss
 
 
 def _options(model: LinearModel, config: TrainingConfig, n: int) -> dict[str, Any]:

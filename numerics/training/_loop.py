@@ -8,6 +8,8 @@ a :class:`SweepModel`; :func:`train_sweep` does everything else the same way for
 the checked :class:`~numerics.training._config.TrainingConfig`, one BLAS thread,
 floating-point error state, the progress bar, the warm start from an anchor, the
 step-size schedule, KL warm-up, common random numbers per seed and divergence checks.
+All parameters of a sweep live in one (P, D) array, and the gradient in another of
+the same layout that the model writes into, so Adam is one update per step.
 """
 
 from __future__ import annotations
@@ -43,6 +45,15 @@ class Adam:
     ----------
     lr : float or ndarray
         Step size; an array of shape (P,) gives each sweep point its own.
+
+    Notes
+    -----
+    The update is evaluated operation by operation in the order of
+    ``lr * (m / c1) / (sqrt(v / c2) + eps)``, into two scratch arrays kept between
+    steps instead of a new temporary per operation: the same roundings without
+    allocations.  Its divisions and the square root are most of its time (at 32
+    sweep points of the (32, 32) MLP on digits, 215 296 parameters, 0.8 ms a step);
+    the one by c1 = 1 - beta1^t is skipped once c1 rounds to 1.
     """
 
     lr: float | np.ndarray = 1e-3
@@ -52,6 +63,7 @@ class Adam:
     t: int = 0
     m: dict[str, np.ndarray] = field(default_factory=dict)
     v: dict[str, np.ndarray] = field(default_factory=dict)
+    scratch: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
     def step(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
         """Update ``params`` in place from ``grads``."""
@@ -62,15 +74,23 @@ class Adam:
             if name not in self.m:
                 self.m[name] = np.zeros_like(g)
                 self.v[name] = np.zeros_like(g)
+                self.scratch[name] = (np.empty_like(g), np.empty_like(g))
             m, v = self.m[name], self.v[name]
+            a, b = self.scratch[name]
             m *= self.beta1
-            m += (1 - self.beta1) * g
+            m += np.multiply(1 - self.beta1, g, out=a)
             v *= self.beta2
-            v += (1 - self.beta2) * g * g
-            lr = self.lr
-            if np.ndim(lr):  # one step size per sweep point: broadcast over the rest
-                lr = np.reshape(lr, (-1,) + (1,) * (g.ndim - 1))
-            params[name] -= lr * (m / c1) / (np.sqrt(v / c2) + self.eps)
+            a = np.multiply(1 - self.beta2, g, out=a)
+            v += np.multiply(a, g, out=a)
+            if isinstance(self.lr, np.ndarray):  # one step size per sweep point
+                lr = np.reshape(self.lr, (-1,) + (1,) * (g.ndim - 1))
+                params[name] -= lr * (m / c1) / (np.sqrt(v / c2) + self.eps)
+                continue
+            # From step 356 on (beta1 = 0.9) c1 rounds to 1.0 exactly: m / c1 = m.
+            step = np.multiply(self.lr, m if c1 == 1.0 else np.divide(m, c1, out=a), out=a)
+            denominator = np.sqrt(np.divide(v, c2, out=b), out=b)
+            denominator += self.eps
+            params[name] -= np.divide(step, denominator, out=a)
 
 
 def lr_factor(schedule: str, t: int, steps: int, lr_min: float) -> float:
@@ -175,8 +195,6 @@ class SweepModel(Protocol):
     #: The loss comes free with the gradient (checked every step) or costs extra
     #: (computed only at the divergence checks).
     loss_every_step: bool
-    #: Adam updates one packed (P, D) array instead of one array per parameter group.
-    packed: bool
 
     def init(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
         """One seed's initial parameters, each with a leading axis of length 1."""
@@ -196,18 +214,14 @@ class SweepModel(Protocol):
         eps: np.ndarray | None,
         beta: float,
         with_loss: bool,
-    ) -> tuple[np.ndarray | None, dict[str, np.ndarray]]:
-        """Minibatch objective (P,) or None, and its gradient, for every run."""
+        out: dict[str, np.ndarray],
+    ) -> np.ndarray | None:
+        """Minibatch objective (P,) or None; writes its gradient for every run into
+        ``out`` (views shaped like ``params``)."""
 
 
-def _packed(params: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Copy ``params`` into one (P, D) array; return it and named views into it.
-
-    One array means one Adam update per step instead of one per parameter group: the
-    same arithmetic with fewer Python-level calls.
-    """
-    P = next(iter(params.values())).shape[0]
-    theta = np.concatenate([w.reshape(P, -1) for w in params.values()], axis=1)
+def _views(theta: np.ndarray, params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Named views into the (P, D) array ``theta``, shaped like ``params``, in order."""
     views, offset = {}, 0
     for name, w in params.items():
         size = w[0].size
@@ -215,7 +229,19 @@ def _packed(params: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[str, np.nda
         if not np.shares_memory(views[name], theta):  # a copy would not be trained
             raise AssertionError(f"parameter {name} is not a view of the packed array")
         offset += size
-    return theta, views
+    return views
+
+
+def _packed(params: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Copy ``params`` into one (P, D) array; return it and named views into it.
+
+    One array means one Adam update per step instead of one per parameter group: the
+    same arithmetic with fewer Python-level calls.  The views of (P, fan_in, fan_out)
+    weights are strided along P only, so every product still runs in BLAS.
+    """
+    P = next(iter(params.values())).shape[0]
+    theta = np.concatenate([w.reshape(P, -1) for w in params.values()], axis=1)
+    return theta, _views(theta, params)
 
 
 @dataclass
@@ -255,10 +281,9 @@ class _Run:
     def train(self, params: dict[str, np.ndarray], phase: _Phase) -> dict[str, np.ndarray]:
         """``phase.steps`` Adam steps on every run; returns the trained parameters."""
         model, config = self.model, self.config
-        theta = None
-        if model.packed:
-            theta, params = _packed(params)
-        targets = {"theta": theta} if model.packed else params
+        theta, params = _packed(params)
+        gradient = np.empty_like(theta)  # the models write into its views
+        grads = _views(gradient, params)
         opt = Adam(lr=config.lr)
         losses = np.empty((CHECK_EVERY, phase.sigma2.size))
         first = 1  # the step of losses[0]
@@ -270,9 +295,9 @@ class _Run:
             if shape is not None:  # seed r's draws serve every sweep point of seed r
                 eps = seed_noise(self.rngs, phase.n_sigma2, shape, self.data.dtype)
             check = t - first + 1 == CHECK_EVERY or t == phase.steps
-            loss, grads = model.loss_and_grads(
+            loss = model.loss_and_grads(
                 params, batch, phase.sigma2, eps, self.beta_at(t, phase),
-                model.loss_every_step or check,
+                model.loss_every_step or check, grads,
             )  # fmt: skip
             if loss is not None:
                 losses[t - first] = loss
@@ -281,16 +306,10 @@ class _Run:
                 self._progress(t - first + 1, losses[t - first])
                 first = t + 1
             opt.lr = config.lr * lr_factor(config.schedule, t, phase.steps, config.lr_min)
-            if theta is not None:
-                flat = [grads[name].reshape(theta.shape[0], -1) for name in params]
-                opt.step(targets, {"theta": np.concatenate(flat, axis=1)})
-            else:
-                opt.step(targets, grads)
+            opt.step({"theta": theta}, {"theta": gradient})
             if t % CHECK_EVERY == 0:
-                for value in params.values():
-                    check_finite(value, t, phase.labels)
-        for value in params.values():  # after the last update
-            check_finite(value, phase.steps, phase.labels)
+                check_finite(theta, t, phase.labels)
+        check_finite(theta, phase.steps, phase.labels)  # after the last update
         return params
 
     def _progress(self, steps: int, loss: np.ndarray) -> None:

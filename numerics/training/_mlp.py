@@ -18,12 +18,13 @@ differences.
 
 **All sweep points and seeds train at once.**  Every weight carries a leading axis
 of length P = S * R (sweep point s, seed r at p = s * R + r), and each layer is one
-batched ``np.matmul`` over (P, B, h) x (P, h, h'); there is no Python loop over the
-sweep.  All points share the minibatch indices.  Seed r draws its initial weights and
-then its reparameterisation noise from ``np.random.default_rng(r)``; the same draws
-serve every sweep point of that seed (common random numbers), so a sweep gives exactly
-what the same points trained one at a time give, and neighbouring points of a sweep
-differ only through sigma2.
+batched ``np.matmul`` over (P, B, h) x (P, h, h'); the only loop over the sweep is
+over a few blocks of points (:func:`block_points`), whose wide temporaries live in a
+:class:`Workspace` reused from step to step.  All points share the minibatch indices.
+Seed r draws its initial weights and then its reparameterisation noise from
+``np.random.default_rng(r)``; the same draws serve every sweep point of that seed
+(common random numbers), so a sweep gives exactly what the same points trained one at
+a time give, and neighbouring points of a sweep differ only through sigma2.
 
 The follow-up paper's protocol that uses this model is in
 :mod:`numerics.training._protocols`; :func:`numerics.training._transitions.measure_transitions`
@@ -35,7 +36,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -114,16 +115,201 @@ def _n_hidden(params: dict[str, np.ndarray]) -> int:
 # --------------------------------------------------------------------------- model
 
 
-def _relu_layer(a: np.ndarray, W: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """ReLU(a @ W + b), batched over the sweep axis, without temporaries."""
-    out = np.matmul(a, W)
+def _relu_layer(
+    a: np.ndarray,
+    W: np.ndarray,
+    b: np.ndarray,
+    out: np.ndarray | None = None,
+    zeros: np.ndarray | float = 0.0,
+) -> np.ndarray:
+    """ReLU(a @ W + b), batched over the sweep axis, in place in ``out`` if given.
+
+    ``zeros``, an array of zeros shaped like the result, is the same maximum as the
+    scalar 0 and runs NumPy's vectorised loop: 2.0 instead of 4.6 us per point for
+    (256, 32) activations (the scalar is broadcast element by element).
+    """
+    out = np.matmul(a, W, out=out)
     out += b
-    return np.maximum(out, 0.0, out=out)
+    return np.maximum(out, zeros, out=out)
 
 
-def _colsum(delta: np.ndarray, ones: np.ndarray) -> np.ndarray:
+def _colsum(delta: np.ndarray, ones: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """Sum over the minibatch axis, (P, B, h) -> (P, 1, h) (a product: faster than sum)."""
-    return np.matmul(ones, delta)
+    return np.matmul(ones, delta, out=out)
+
+
+class Workspace:
+    """Scratch arrays reused from one training step to the next, by name and shape.
+
+    A step of a whole sweep at once allocated some twenty arrays of (P, B, width)
+    floats and freed them again; at P = 32, B = 256, d = 64 the output layer's are
+    4 MiB each, which glibc may serve with fresh pages (and NumPy advises as huge
+    pages), zeroed by the kernel at first touch.  How often depends on the state of
+    the heap: the step called alone took 19 ms, 7.3 ms of it on the line
+    ``x - (g @ W + b)`` whose three operations take 1.0 ms on reused memory; inside
+    training it took about 11 ms (2-core development machine; see
+    :mod:`numerics.training._allocator` for the process-wide remedy of the command
+    line).  Reused buffers cost nothing after the first step, whatever the process's
+    malloc settings.
+    """
+
+    def __init__(self) -> None:
+        self._arrays: dict[tuple, np.ndarray] = {}
+
+    def get(self, name: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+        """The buffer ``name`` of this shape and dtype (uninitialised the first time)."""
+        key = (name, shape, np.dtype(dtype).str)
+        if key not in self._arrays:
+            self._arrays[key] = np.empty(shape, dtype=dtype)
+        return self._arrays[key]
+
+    def zeros(self, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+        """An array of zeros of this shape and dtype (never written to)."""
+        key = ("zeros", shape, np.dtype(dtype).str)
+        if key not in self._arrays:
+            self._arrays[key] = np.zeros(shape, dtype=dtype)
+        return self._arrays[key]
+
+
+#: The activations of one block of sweep points stay below this many bytes (see
+#: :func:`block_points`).
+BLOCK_BYTES = 1 << 22
+
+
+def block_points(P: int, batch: int, widths: dict[str, tuple[int, int]], itemsize: int) -> int:
+    """How many sweep points :func:`loss_and_grads` processes at once (cache blocking).
+
+    A step's forward and backward pass touch every activation several times (bias,
+    ReLU, the products on each side, the mask of the backward pass); done for the
+    whole sweep at once, these (P, B, width) arrays stream from L3 or memory at
+    every pass.  The sweep is cut into equal blocks whose activations (B sum(widths)
+    floats per point) fit in ``BLOCK_BYTES``, and each block's forward and backward
+    pass run in turn.  Measured on the digits benchmark (P = 32, B = 256, widths
+    (32, 32), float64, 2-core development machine), :func:`loss_and_grads` took
+    9.2 ms in blocks of 8 points (3.2 MB of activations), 9.4 in blocks of 16,
+    10.3 in one block of 32, 10.5 in blocks of 2 and 12.3 one point at a time
+    (Python's overhead per block); on the follow-up protocol's sizes (P = 24,
+    B = 512, d = 8, float32) 4.8-5.0 ms in blocks of 8 to 24, 7.1 one point at a time.
+    The products then take about 6 of the 9.2 ms, near the machine's peak
+    (55 GFLOP/s on one core); the rest is the elementwise passes (bias, ReLU, masks,
+    residual), about 2 ms, and Python.  Every point's arithmetic is the same in any
+    block, so the result does not depend on the blocking.
+    """
+    per_point = batch * sum(fan_out for _, fan_out in widths.values()) * itemsize
+    most = max(1, BLOCK_BYTES // per_point)
+    blocks = -(-P // most)  # as few blocks as fit, then as even as they can be
+    return -(-P // blocks)
+
+
+class _Forward(NamedTuple):
+    """What the backward pass needs from the forward pass of one block of points."""
+
+    enc: list[np.ndarray]  # encoder post-activations, enc[0] = x
+    dec: list[np.ndarray]  # decoder post-activations, dec[0] = z
+    head_W: np.ndarray  # [mu.W | logvar.W]
+    mu: np.ndarray
+    lv_raw: np.ndarray  # the log-variance head before the clamp
+    logvar: np.ndarray
+    std: np.ndarray
+    var: np.ndarray
+    resid: np.ndarray  # x - f(z)
+
+
+def _forward(params: dict[str, np.ndarray], x: np.ndarray, eps, work: Workspace) -> _Forward:
+    """The forward pass of one block of sweep points (:func:`loss_and_grads`).
+
+    The wide activations land in ``work``'s buffers, which the next block reuses.
+    """
+    n_layers = _n_hidden(params)
+    P, (B, d) = params["mu.W"].shape[0], x.shape
+    enc, a = [x], x
+    for i in range(n_layers):
+        W = params[f"enc.W{i}"]
+        shape = (P, B, W.shape[-1])
+        zeros = work.zeros(shape, x.dtype)
+        a = _relu_layer(a, W, params[f"enc.b{i}"], work.get(f"enc{i}", shape, x.dtype), zeros)
+        enc.append(a)
+    k = params["mu.W"].shape[-1]
+    # Both heads in one product: columns [:k] are mu, [k:] the raw log-variance.
+    head_W = np.concatenate([params["mu.W"], params["logvar.W"]], axis=-1)
+    heads = np.matmul(a, head_W)
+    heads += np.concatenate([params["mu.b"], params["logvar.b"]], axis=-1)
+    # Contiguous copies: on the strided halves of ``heads`` every elementwise operation
+    # here and in the backward pass loops over rows of k = 4 values (15.0 us per point
+    # on digits, 12.8 with the copies).
+    mu, lv_raw = np.ascontiguousarray(heads[..., :k]), np.ascontiguousarray(heads[..., k:])
+    logvar = np.clip(lv_raw, LOGVAR_MIN, LOGVAR_MAX)
+    std = np.exp(0.5 * logvar)
+    var = std * std
+    z = mu + std * eps
+    dec, g = [z], z
+    for i in range(n_layers):
+        W = params[f"dec.W{i}"]
+        shape = (P, B, W.shape[-1])
+        zeros = work.zeros(shape, x.dtype)
+        g = _relu_layer(g, W, params[f"dec.b{i}"], work.get(f"dec{i}", shape, x.dtype), zeros)
+        dec.append(g)
+    resid = np.matmul(g, params["out.W"], out=work.get("resid", (P, B, d), x.dtype))
+    resid += params["out.b"]
+    np.subtract(x, resid, out=resid)  # x - (g W + b), (P, B, d)
+    return _Forward(enc, dec, head_W, mu, lv_raw, logvar, std, var, resid)
+
+
+def _back(delta: np.ndarray, W: np.ndarray, work: Workspace, name: str) -> np.ndarray:
+    """delta W^T, the gradient one layer down, into the buffer ``name``.
+
+    W^T stays a transposed view: a contiguous copy of it made BLAS faster (18.5
+    instead of 26.4 us per point for the output layer on digits) but not always with
+    the same roundings (float32, B = 512, a (32 x 4) W^T: differences of 6e-6).
+    """
+    shape = (*delta.shape[:-1], W.shape[-2])
+    return np.matmul(delta, np.swapaxes(W, -1, -2), out=work.get(name, shape, delta.dtype))
+
+
+def _backward(
+    params: dict[str, np.ndarray],
+    fw: _Forward,
+    s: np.ndarray,
+    eps: np.ndarray,
+    beta: float,
+    grads: dict[str, np.ndarray],
+    work: Workspace,
+) -> None:
+    """The backward pass of one block of sweep points; writes into ``grads`` (views).
+
+    delta = dF/d(pre-activation) at each layer; the residual becomes the output
+    layer's delta in place.
+    """
+    n_layers = len(fw.dec) - 1
+    B = fw.resid.shape[1]
+    k = fw.mu.shape[-1]
+    ones = np.ones((1, B), dtype=fw.resid.dtype)
+    delta = np.divide(fw.resid, -s * B, out=fw.resid)  # dF/d f(z)
+    np.matmul(np.swapaxes(fw.dec[-1], -1, -2), delta, out=grads["out.W"])
+    _colsum(delta, ones, grads["out.b"])
+    back = _back(delta, params["out.W"], work, "dec.back")
+    for i in reversed(range(n_layers)):
+        delta = np.multiply(back, fw.dec[i + 1] > 0, out=back)  # through the ReLU
+        np.matmul(np.swapaxes(fw.dec[i], -1, -2), delta, out=grads[f"dec.W{i}"])
+        _colsum(delta, ones, grads[f"dec.b{i}"])
+        back = _back(delta, params[f"dec.W{i}"], work, f"dec.back{i}")
+    dz = back  # dF/dz
+    d_mu = dz + (beta / B) * fw.mu
+    inside = (fw.lv_raw > LOGVAR_MIN) & (fw.lv_raw < LOGVAR_MAX)  # the clamp passes gradient
+    d_lv = (dz * eps * 0.5 * fw.std + (0.5 * beta / B) * (fw.var - 1.0)) * inside
+    d_heads = np.concatenate([d_mu, d_lv], axis=-1)
+    g_W = np.matmul(np.swapaxes(fw.enc[-1], -1, -2), d_heads)
+    g_b = _colsum(d_heads, ones)
+    grads["mu.W"][...], grads["logvar.W"][...] = g_W[..., :k], g_W[..., k:]
+    grads["mu.b"][...], grads["logvar.b"][...] = g_b[..., :k], g_b[..., k:]
+    back = _back(d_heads, fw.head_W, work, "enc.back")
+    for i in reversed(range(n_layers)):
+        delta = np.multiply(back, fw.enc[i + 1] > 0, out=back)
+        # enc[0] = x is shared, (B, d): x.T @ delta broadcasts to (P, d, h).
+        np.matmul(np.swapaxes(fw.enc[i], -1, -2), delta, out=grads[f"enc.W{i}"])
+        _colsum(delta, ones, grads[f"enc.b{i}"])
+        if i:
+            back = _back(delta, params[f"enc.W{i}"], work, f"enc.back{i}")
 
 
 def loss_and_grads(
@@ -135,6 +321,8 @@ def loss_and_grads(
     beta: float = 1.0,
     with_loss: bool = True,
     with_grads: bool = True,
+    out: dict[str, np.ndarray] | None = None,
+    work: Workspace | None = None,
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Minibatch objective of every sweep point and its gradient, by backpropagation.
 
@@ -154,79 +342,56 @@ def loss_and_grads(
     with_loss, with_grads : bool
         The loss is always computed (the forward pass needs it anyway); without
         gradients the backward pass is skipped.
+    out : dict of ndarray, optional
+        Arrays (or views) shaped like ``params`` to write the gradient into.
+    work : Workspace, optional
+        Scratch buffers kept between calls (a training loop passes the same one).
 
     Returns
     -------
     loss : ndarray, shape (P,)
         F per data point, averaged over the minibatch, one sample of z per point.
     grads : dict of ndarray
-        dF/dparam, same shapes as ``params`` (empty with ``grads=False``).
+        dF/dparam, same shapes as ``params`` (``out`` if given; empty without grads).
+
+    Notes
+    -----
+    The sweep is processed in blocks of :func:`block_points` points, each block's
+    forward and backward pass in turn, with the wide temporaries in ``work``
+    (:class:`Workspace`).  Each point's arithmetic is that of the whole sweep at once.
+    The KL term of the loss is the KL of the minibatch means of mu^2, s^2 and log s^2
+    (it is linear in them), so no (P, B, k) array of KLs is formed.
     """
-    n_layers = _n_hidden(params)
+    P, k = params["mu.W"].shape[0], params["mu.W"].shape[-1]
     B, d = x.shape
     s = np.asarray(sigma2, dtype=x.dtype).reshape(-1, 1, 1)
-
-    # Forward pass; keep every post-activation for the backward pass.
-    enc = [x]
-    a = x
-    for i in range(n_layers):
-        a = _relu_layer(a, params[f"enc.W{i}"], params[f"enc.b{i}"])
-        enc.append(a)
-    k = params["mu.W"].shape[-1]
-    # Both heads in one product: columns [:k] are mu, [k:] the raw log-variance.
-    head_W = np.concatenate([params["mu.W"], params["logvar.W"]], axis=-1)
-    heads = np.matmul(a, head_W)
-    heads += np.concatenate([params["mu.b"], params["logvar.b"]], axis=-1)
-    mu, lv_raw = heads[..., :k], heads[..., k:]
-    logvar = np.clip(lv_raw, LOGVAR_MIN, LOGVAR_MAX)
-    std = np.exp(0.5 * logvar)
-    var = std * std
-    z = mu + std * eps
-    dec = [z]
-    g = z
-    for i in range(n_layers):
-        g = _relu_layer(g, params[f"dec.W{i}"], params[f"dec.b{i}"])
-        dec.append(g)
-    resid = x - (np.matmul(g, params["out.W"]) + params["out.b"])  # (P, B, d)
-
-    kl = objective_pieces().kl(mu * mu, var, logvar, 1.0)  # (P, B, k); prior N(0, I)
-    recon = 0.5 * np.einsum("pbd,pbd->p", resid, resid) / (s[:, 0, 0] * B)
-    const = d * objective_pieces().log_normaliser(s[:, 0, 0])
-    loss = const + recon + beta * kl.sum(axis=(1, 2)) / B
-    if not with_grads:
-        return loss, {}
-
-    out: dict[str, np.ndarray] = {}
+    work = Workspace() if work is None else work
+    if with_grads and out is None:
+        out = {name: np.empty_like(w) for name, w in params.items()}
+    widths = {name: w.shape[-2:] for name, w in params.items() if ".W" in name}
+    step = block_points(P, B, widths, x.dtype.itemsize)
+    sq, moments = np.empty(P, dtype=x.dtype), np.empty((3, P, k), dtype=x.dtype)
     ones = np.ones((1, B), dtype=x.dtype)
-
-    # Backward pass.  delta = dF/d(pre-activation) at each layer.
-    delta = resid / (-s * B)  # dF/d f(z)
-    out["out.W"] = np.matmul(np.swapaxes(dec[-1], -1, -2), delta)
-    out["out.b"] = _colsum(delta, ones)
-    back = np.matmul(delta, np.swapaxes(params["out.W"], -1, -2))
-    for i in reversed(range(n_layers)):
-        delta = np.multiply(back, dec[i + 1] > 0, out=back)  # through the ReLU
-        out[f"dec.W{i}"] = np.matmul(np.swapaxes(dec[i], -1, -2), delta)
-        out[f"dec.b{i}"] = _colsum(delta, ones)
-        back = np.matmul(delta, np.swapaxes(params[f"dec.W{i}"], -1, -2))
-    dz = back  # dF/dz
-    d_mu = dz + (beta / B) * mu
-    inside = (lv_raw > LOGVAR_MIN) & (lv_raw < LOGVAR_MAX)  # the clamp passes gradient here
-    d_lv = (dz * eps * 0.5 * std + (0.5 * beta / B) * (var - 1.0)) * inside
-    d_heads = np.concatenate([d_mu, d_lv], axis=-1)
-    g_W = np.matmul(np.swapaxes(enc[-1], -1, -2), d_heads)
-    g_b = _colsum(d_heads, ones)
-    out["mu.W"], out["logvar.W"] = g_W[..., :k], g_W[..., k:]
-    out["mu.b"], out["logvar.b"] = g_b[..., :k], g_b[..., k:]
-    back = np.matmul(d_heads, np.swapaxes(head_W, -1, -2))
-    for i in reversed(range(n_layers)):
-        delta = np.multiply(back, enc[i + 1] > 0, out=back)
-        # enc[0] = x is shared, (B, d): x.T @ delta broadcasts to (P, d, h).
-        out[f"enc.W{i}"] = np.matmul(np.swapaxes(enc[i], -1, -2), delta)
-        out[f"enc.b{i}"] = _colsum(delta, ones)
-        if i:
-            back = np.matmul(delta, np.swapaxes(params[f"enc.W{i}"], -1, -2))
-    return loss, out
+    for start in range(0, P, step):
+        blk = slice(start, min(P, start + step))
+        part = {name: w[blk] for name, w in params.items()}
+        e = eps if eps.shape[0] == 1 else eps[blk]
+        fw = _forward(part, x, e, work)
+        # Sums over the minibatch as products (BLAS dot and gemv: 2.3 and 0.4 us a
+        # point instead of 7.1 and 3.9 for einsum and sum at 8 points).
+        flat = fw.resid.reshape(fw.resid.shape[0], 1, -1)
+        sq[blk] = np.matmul(flat, np.swapaxes(flat, -1, -2))[:, 0, 0]  # ||x - f(z)||^2
+        moments[0, blk] = np.einsum("pbk,pbk->pk", fw.mu, fw.mu)
+        moments[1, blk] = np.matmul(ones, fw.var)[:, 0]
+        moments[2, blk] = np.matmul(ones, fw.logvar)[:, 0]
+        if with_grads:
+            grads = {name: g[blk] for name, g in out.items()}
+            _backward(part, fw, s[blk], e, beta, grads, work)
+    pieces = objective_pieces()  # the KL is linear in mu^2, s^2, log s^2: KL of the means
+    kl = pieces.kl(moments[0] / B, moments[1] / B, moments[2] / B, 1.0).sum(axis=1)
+    const = d * pieces.log_normaliser(s[:, 0, 0])
+    loss = const + 0.5 * sq / (s[:, 0, 0] * B) + beta * kl
+    return loss, (out if with_grads else {})
 
 
 def encode(params: dict[str, np.ndarray], x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -337,24 +502,25 @@ class MLPModel:
     dtype: str
     name: str = "MLP"
     loss_every_step: bool = True  # the forward pass computes it anyway
-    packed: bool = False  # (P, fan_in, fan_out) views of one array would be strided
+    work: Workspace = field(default_factory=Workspace, repr=False, compare=False)
 
     def init(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
         params = init_params(rng, self.d, self.k, self.hidden, self.init_scale)
         return {name: w.astype(self.dtype) for name, w in params.items()}
 
     def run_bytes(self, batch: int) -> int:
-        # Weights with Adam's m, v and the gradient; per layer activations and deltas.
+        # Weights with Adam's m, v, two scratch arrays and the gradient; per layer
+        # activations and deltas.
         widths = layer_widths(self.d, self.k, self.hidden).values()
         params = sum((a + 1) * b for a, b in widths)
         size = np.dtype(self.dtype).itemsize
-        return size * (4 * params + 4 * batch * sum(b for _, b in widths))
+        return size * (6 * params + 4 * batch * sum(b for _, b in widths))
 
     def noise_shape(self, batch: int) -> tuple[int, ...]:
         return (batch, self.k)  # eps[p, n, j]: one draw per data point and latent
 
-    def loss_and_grads(self, params, batch, sigma2, eps, beta, with_loss):
-        return loss_and_grads(params, batch, sigma2, eps, beta=beta)
+    def loss_and_grads(self, params, batch, sigma2, eps, beta, with_loss, out):
+        return loss_and_grads(params, batch, sigma2, eps, beta=beta, out=out, work=self.work)[0]
 
 
 def standardised(X: np.ndarray) -> tuple[np.ndarray, float]:
