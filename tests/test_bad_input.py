@@ -107,6 +107,35 @@ CASES: dict[str, tuple[list[str], str]] = {
     "scale squared overflows": (["threshold", "--data", "digits", "--scale", "1e200"], "scale"),
     "scale word": (["threshold", "--data", "digits", "--scale", "big"], "big"),
     "empty data": (["threshold", "--data", ""], "--data ''"),
+    "ratio beyond float64": (
+        ["optimum", "--spectrum", "1e300", "--sigma2", "1e-300"],
+        "times its critical value",
+    ),
+    "critical value beyond float64": (
+        ["threshold", "--spectrum", "1e308", "--beta", "0.01", "--json"],
+        "outside float64's normal range",
+    ),
+    "critical value subnormal": (
+        ["threshold", "--spectrum", "1e-300", "--beta", "1e10"],
+        "outside float64's normal range",
+    ),
+    "subnormal eigenvalue": (["optimum", "--spectrum", "4e-320", "--sigma2", "1"], "4e-320"),
+    "subnormal sigma2": (["optimum", "--spectrum", "4", "--sigma2", "1e-310"], "1e-310"),
+    "F beyond float64": (
+        [
+            "optimum",
+            "--spectrum",
+            "1e300,1e300",
+            "--sigma2",
+            "1e-10",
+            "--beta",
+            "1e10",
+            "--latent-dim",
+            "1",
+        ],
+        "neg_elbo at sigma2=1e-10 is beyond float64's range",
+    ),
+    "map beyond its range": (["map", "--spectrum", "1e-300,1e-307"], "[1e-150, 1e150]"),
     "workers with a spectrum": (
         ["threshold", "--spectrum", "4,2", "--workers", "2"],
         "--scheduler and --workers apply to --data",

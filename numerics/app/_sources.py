@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import re
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -61,46 +60,6 @@ class Source:
             digits=digits,
             **model,
         )
-
-
-#: A decimal or a fraction p/q of decimals, with an optional exponent.
-_NUMBER = re.compile(
-    r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?(/[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?)?$"
-)
-#: Exponents beyond this are refused before any exact arithmetic (Fraction("1e999999999")
-#: would build a billion-digit integer); float64 spans about 1e-324 to 1e308.
-_MAX_EXPONENT = 400
-
-
-def parse_exact(text: str, name: str = "value") -> Fraction:
-    """A decimal or a fraction such as ``1/3`` as an exact rational within float64's range.
-
-    Raises
-    ------
-    InputError
-        Not a number, not finite, or outside the range of float64 (a value float64
-        cannot represent would be rounded to 0 or infinity, silently).
-    """
-    text = text.strip()
-    m = _NUMBER.match(text)
-    if m is None:
-        if text.lower().lstrip("+-") in {"inf", "infinity", "nan"}:
-            raise InputError(f"{name}={text}: expected a finite number")
-        raise InputError(f"{name}={text!r}: expected a number such as 2.5, 1e-3 or 1/3")
-    exponents = [int(e[1:]) for e in (m.group(2), m.group(5)) if e]
-    if any(abs(e) > _MAX_EXPONENT for e in exponents) or len(text) > 1000:
-        raise InputError(f"{name}={text}: expected a number within the float64 range")
-    try:
-        value = Fraction(text)
-    except ZeroDivisionError:
-        raise InputError(f"{name}={text}: division by zero: expected a number") from None
-    try:
-        as_float = float(value)
-    except OverflowError:
-        raise InputError(f"{name}={text}: exceeds the float64 range (largest 1.8e308)") from None
-    if value != 0 and as_float == 0:
-        raise InputError(f"{name}={text}: below the float64 range (smallest positive 4.9e-324)")
-    return value
 
 
 def from_spectrum(values: list[Fraction]) -> Source:

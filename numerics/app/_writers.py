@@ -163,7 +163,7 @@ def write_diagnosis(result, out: Path) -> list[Path]:
 
 def check_posterior_target(sigma2: str, path: str) -> tuple[float, Path]:
     """The ``--export-posterior SIGMA2 FILE.npz`` arguments, checked before training."""
-    from numerics.app._sources import parse_exact
+    from numerics.core._validation import parse_exact
 
     value = float(parse_exact(sigma2, "--export-posterior SIGMA2"))
     if not value > 0:

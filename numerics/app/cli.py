@@ -16,12 +16,13 @@ from typing import NoReturn
 import numpy as np
 
 from numerics.app._output import OutputFolder, strict_json
-from numerics.app._sources import MOMENTS, Source, from_data, from_spectrum, parse_exact
+from numerics.app._sources import MOMENTS, Source, from_data, from_spectrum
 from numerics.core._validation import (
     InputError,
     check_memory,
     check_range,
     parse_encoder_variance,
+    parse_exact,
 )
 from numerics.training._loop import MIN_RUN_BYTES, TrainingDiverged
 from theory import ENCODER_VARIANCES
@@ -421,13 +422,13 @@ def _run_threshold(args: argparse.Namespace) -> None:
     source = _source(args)
     m = _model(args, source.eigenvalues.size)
     model = m.pop("model")
-    r = thresholds(source.eigenvalues, float(args.beta), **_floats(m))
     if args.digits is not None:
         if isinstance(args.beta, float):
             raise InputError(f"beta={args.beta!r}: expected a finite number > 0")
         exact = source.exact_thresholds(args.digits, beta=args.beta, **m)
         if args.json:
-            print(strict_json(r.to_dict() | exact.to_dict() | {"data": source.record}))
+            print(strict_json(_exact_record(model, args.beta) | exact.to_dict()
+                              | {"data": source.record}))  # fmt: skip
             return
         print(f"encoder variance: {model.describe()}, beta = {args.beta}{_eta(model)}, "
               f"{args.digits} digits")  # fmt: skip
@@ -436,6 +437,7 @@ def _run_threshold(args: argparse.Namespace) -> None:
             exactly = f", exactly {exact.exact[j]}" if exact.exact else ""
             print(f"{j + 1:>4}  critical sigma2 = {c}  (certified error <= {e}{exactly})")
         return
+    r = thresholds(source.eigenvalues, float(args.beta), **_floats(m))
     if args.json:
         print(strict_json(r.to_dict() | {"data": source.record}))
         return
@@ -449,6 +451,19 @@ def _run_threshold(args: argparse.Namespace) -> None:
         extra = f"  {latent:>6}  {model.zeta2[latent - 1]:>10.6g}" if aniso else ""
         print(f"{j:>4}  {lam:>14.10g}{extra}  {crit:>16.10g}")
     print(f"full collapse for sigma2 >= {r.full_collapse_sigma2:.10g}")
+
+
+def _exact_record(model, beta) -> dict:
+    """The JSON fields of ``threshold --digits`` besides the exact values: no float64
+    critical value is computed (it may lie beyond float64's range, the decimals do not)."""
+    from numerics.core._bridge import compiled_laws
+
+    order = model.pairing(compiled_laws(model.spec).variance_order)
+    return {
+        "beta": float(beta),
+        "model": model.record(),
+        "latents": [int(j) + 1 for j in order],
+    }
 
 
 def _floats(model: dict) -> dict:

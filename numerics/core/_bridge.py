@@ -30,6 +30,7 @@ cannot be read or written is ignored.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import pickle
 import tempfile
@@ -44,6 +45,7 @@ import sympy as sp
 from sympy.codegen.cfunctions import expm1, log1p
 
 import theory
+from numerics.core._validation import InputError
 from theory import QUANTITIES, LinearVAE, derive, linear_vae
 from theory import symbols as S
 from theory.landscape import BLOCK_ARGS, BLOCK_TYPES
@@ -121,12 +123,26 @@ def _dd_times(hi: np.ndarray, lo: np.ndarray, b: np.ndarray) -> tuple[np.ndarray
     return s, e - (s - p)
 
 
-def _dd_product(factors: list) -> tuple[np.ndarray, np.ndarray]:
-    """The product of ``factors`` in double-double arithmetic (Dekker 1971)."""
-    hi, lo = np.asarray(factors[0], dtype=float), np.zeros(np.shape(factors[0]))
+def _dd_product(factors: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The product of ``factors`` as (hi + lo) * 2**e: double-double (Dekker 1971) on the
+    mantissas, the binary exponents summed as integers.
+
+    Splitting off the exponents (``frexp`` is exact) keeps every intermediate of the
+    error-free products in [2**-n, 1): no overflow in Veltkamp's 2**27 + 1 multiplier
+    for factors near 1e308, no lost low parts for factors near 1e-308.
+    """
+    mantissa, exponent = np.frexp(np.asarray(factors[0], dtype=float))
+    hi, lo = mantissa, np.zeros(np.shape(mantissa))
     for f in factors[1:]:
-        hi, lo = _dd_times(hi, lo, np.asarray(f, dtype=float))
-    return hi, lo
+        m, e = np.frexp(np.asarray(f, dtype=float))
+        hi, lo = _dd_times(hi, lo, m)
+        exponent = exponent + e
+    return hi, lo, exponent
+
+
+#: Largest binary exponent of lambda / lambda_c the active laws evaluate: their encoder
+#: variance (lambda_c / lambda for the learnable variance) must stay a normal double.
+MAX_RATIO_EXPONENT = 1020
 
 
 def _ordered(spec: LinearVAE, lam, sigma2, beta, eta2, zeta2=None) -> tuple:
@@ -242,7 +258,12 @@ class CompiledLaws:
         factors = self.expressions["boundary_factors"]
         if factors is None or variable not in factors[1]:
             law = self.critical_sigma2 if variable == "sigma2" else self.critical_beta
-            return law(*self.values(lam, sigma2, beta, eta2, zeta2))
+            with np.errstate(over="ignore", under="ignore"):  # checked just below
+                out = np.asarray(law(*self.values(lam, sigma2, beta, eta2, zeta2)), dtype=float)
+            bad = ~np.isfinite(out) | ((out != 0) & (np.abs(out) < np.finfo(float).tiny))
+            if bad.any():
+                _out_of_range(variable, float(np.broadcast_to(lam, out.shape)[bad][0]), None)
+            return out
         const, num, den = factors
         rest = list(num)
         rest.remove(variable)
@@ -259,7 +280,10 @@ class CompiledLaws:
                     top *= value
                 else:
                     bottom *= value
-            out[idx] = float(top / bottom)  # Fraction -> float rounds to nearest
+            value = top / bottom
+            if value > _HUGE or 0 < value < _TINY:
+                _out_of_range(variable, float(arrays[0][idx]), value)
+            out[idx] = float(value)  # Fraction -> float rounds to nearest
         return out
 
     @property
@@ -342,8 +366,24 @@ class CompiledLaws:
             lc = self.boundary(*self.values(lam, sigma2, beta, eta2, zeta2))
             return (lam - lc) / lc
         const, num, den = factors
-        a_hi, a_lo = _dd_product([lam, *(given[n] for n in den)])
-        b_hi, b_lo = _dd_product([float(const), *(given[n] for n in num)])
+        a_hi, a_lo, a_exp = _dd_product([lam, *(given[n] for n in den)])
+        b_hi, b_lo, b_exp = _dd_product([float(const), *(given[n] for n in num)])
+        # lambda / lambda_c = (a / b) 2**shift; a, b in [2**-n, 1).
+        shift = a_exp - b_exp
+        far = (a_hi > 0) & (shift > MAX_RATIO_EXPONENT)
+        if far.any():
+            i = np.flatnonzero(far.ravel())[0]
+            lam_i = np.broadcast_to(lam, far.shape).ravel()[i]
+            shift_i = np.broadcast_to(shift, far.shape).ravel()[i]
+            raise InputError(
+                f"eigenvalue {float(lam_i):.6g} is about "
+                f"10^{float(shift_i) * math.log10(2):.0f} times its critical value "
+                "lambda_c: the active laws leave float64's range: expected lambda / lambda_c "
+                "below 1e307 (rescale the units or the parameters)"
+            )
+        # Far below the boundary 2**shift underflows to 0: g = -1 to within rounding.
+        shift = np.maximum(shift, -1100)
+        a_hi, a_lo = np.ldexp(a_hi, shift), np.ldexp(a_lo, shift)
         return ((a_hi - b_hi) + (a_lo - b_lo)) / (b_hi + b_lo)
 
     def is_active(self, lam, sigma2, beta, eta2, zeta2=None) -> np.ndarray:
@@ -358,6 +398,26 @@ class CompiledLaws:
     def law_value(self, side: str, q: str, lam, sigma2, beta, eta2, zeta2=None) -> np.ndarray:
         """``active`` or ``collapsed`` law of quantity ``q`` at the named arguments."""
         return getattr(self, side)[q](*self.values(lam, sigma2, beta, eta2, zeta2))
+
+
+#: float64's largest finite and smallest normal values, as exact rationals.
+_HUGE = Fraction(np.finfo(float).max)
+_TINY = Fraction(np.finfo(float).tiny)
+
+
+def _out_of_range(variable: str, lam: float, value: Fraction | None) -> None:
+    """A critical value float64 cannot hold (overflow, or a subnormal with lost digits)."""
+    size = "" if value is None else f" (about 1e{_log10(value):.0f})"
+    raise InputError(
+        f"the critical {variable} of eigenvalue {lam:.6g}{size} is outside float64's normal "
+        "range (2.2e-308 to 1.8e308): expected eigenvalues and parameters closer in scale "
+        "(rescale the units; `threshold --digits N` prints exact decimals)"
+    )
+
+
+def _log10(q: Fraction) -> float:
+    """log10 of a positive rational of any size (math.log10 takes integers of any size)."""
+    return math.log10(q.numerator) - math.log10(q.denominator)
 
 
 def _rational(q: Fraction) -> sp.Rational:

@@ -232,7 +232,9 @@ def default_grid(crits: list[float], points: int) -> tuple[float, float]:
     if not crits:
         return 0.1, 10.0
     leading = sorted(crits, reverse=True)[:DEFAULT_RANGE_MODES]
-    return 0.5 * min(leading), 2.0 * max(leading)
+    # The margins stay within float64's normal range (critical values near its ends).
+    info = np.finfo(float)
+    return max(0.5 * min(leading), float(info.tiny)), min(2.0 * max(leading), float(info.max))
 
 
 def collapse_map(
@@ -283,12 +285,17 @@ def collapse_map(
     z = model.zeta2_by_direction(laws.variance_order)
     eta2, k = model.eta2, model.latent_dim
     crits = critical_values(lam, variable, other, k, laws, eta2, z)
+    _check_scale(variable, lam, [], other)  # before the grid: its margins could overflow
     grid = _grid(crits, points, lo, hi)
-    curves = _curves(laws, variable, lam, k, grid, other, eta2, z)
-    points_out = tuple(
-        _critical_point(laws, variable, lam, k, other, eta2, z, c, value, ms)
-        for c, value, ms in crits
-    )
+    _check_scale(variable, lam, grid, other)
+    # Overflow happens only for values beyond float64, which _check_finite refuses.
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        curves = _curves(laws, variable, lam, k, grid, other, eta2, z)
+        points_out = tuple(
+            _critical_point(laws, variable, lam, k, other, eta2, z, c, value, ms)
+            for c, value, ms in crits
+        )
+    _check_finite(variable, grid, curves, points_out)
     fixed = {"beta": other} if variable == "sigma2" else {"sigma2": other}
     return MapResult(
         variable=variable,
@@ -303,6 +310,50 @@ def collapse_map(
         data=data or {},
         model=model,
     )
+
+
+#: Magnitudes a map accepts: its second derivatives go like 1/x^2 (and products of two
+#: such values), which stay within float64 for x in [1e-150, 1e150].
+MAP_SCALE = (1e-150, 1e150)
+
+
+def _check_scale(variable: str, lam: np.ndarray, grid, other: float) -> None:
+    """Refuse magnitudes whose derivatives would leave float64 (one line, the value)."""
+    lo, hi = MAP_SCALE
+    fixed = "sigma2" if variable == "beta" else "beta"
+    for name, values in (("eigenvalue", lam[lam > 0]), (fixed, [other]), (variable, grid)):
+        bad = [float(v) for v in values if not lo <= v <= hi]
+        if bad:
+            raise InputError(
+                f"{name} {bad[0]:.6g} is outside [1e-150, 1e150], where a map's second "
+                "derivatives stay within float64: expected values closer to 1 (rescale the "
+                "units; threshold and optimum take the whole float64 range)"
+            )
+
+
+def _check_finite(variable: str, grid, curves: dict, points: tuple) -> None:
+    """Every value of the map is a finite double, or the map is refused (no silent inf/NaN).
+
+    The laws are finite wherever they hold; a non-finite value means a true value beyond
+    float64's range (e.g. d2F/dsigma2^2 ~ 1/sigma2^2 at sigma2 = 1e-307).
+    """
+    for name, curve in curves.items():
+        tiny = (curve != 0) & (np.abs(curve) < np.finfo(float).tiny)  # subnormal: lost digits
+        bad = ~np.isfinite(curve) | tiny
+        if bad.any():
+            raise InputError(
+                f"{name} at {variable}={grid[bad][0]:.6g} is beyond float64's range: expected "
+                "eigenvalues and parameters closer to 1 (rescale the units) or a narrower --range"
+            )
+    for c in points:
+        for q, orders in c.derivatives.items():
+            for order, sides in orders.items():
+                if not (np.isfinite(sides.left) and np.isfinite(sides.right)):
+                    raise InputError(
+                        f"the order-{order} derivative of {q} at {variable}_c={c.value:.6g} is "
+                        "beyond float64's range: expected eigenvalues and parameters closer to "
+                        "1 (rescale the units)"
+                    )
 
 
 def _grid(crits, points: int, lo, hi) -> np.ndarray:

@@ -19,9 +19,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
+
 from numerics.core._bridge import compiled_laws
 from numerics.core._model import Model, resolve_model
-from numerics.core._validation import check_positive, check_spectrum
+from numerics.core._validation import InputError, check_positive, check_spectrum
 
 
 @dataclass(frozen=True)
@@ -127,6 +129,37 @@ def _setup(eigenvalues, latent_dim, encoder_variance, eta2, zeta2):
     return lam, model, laws, order, model.zeta2_by_direction(laws.variance_order)
 
 
+def _mode_values(laws, lam, k, active, sigma2, beta, eta2, z) -> tuple[dict, np.ndarray]:
+    """Per-mode laws of the paired directions (each on its side) and the unpaired F."""
+    paired = lam[:k]
+    values = {}
+    for q in laws.active:
+        values[q] = laws.law_value("collapsed", q, paired, sigma2, beta, eta2, z)
+        # The active law is evaluated only where it holds: below the boundary its
+        # square roots and logarithms have no real value.
+        za = None if z is None else z[active]
+        values[q][active] = laws.active_value(q, paired[active], sigma2, beta, eta2, za)
+    # An unpaired direction has no latent, hence no zeta^2: any value fills the slot.
+    unpaired = laws.unpaired_neg_elbo(*laws.values(lam[k:], sigma2, beta, eta2, 1.0))
+    return values, unpaired
+
+
+def _check_finite(values: dict[str, np.ndarray], unpaired: np.ndarray, sigma2: float) -> None:
+    """Every reported value is a finite double, or the input is refused in one line.
+
+    The laws are finite wherever they hold; an overflow means a true value beyond
+    float64's range (e.g. F's lambda / (2 sigma'^2) with lambda = 1e300, sigma'^2 = 1e-10).
+    """
+    totals = {"kl_total": values["kl"].sum(), "neg_elbo": values["neg_elbo"].sum()}
+    totals["neg_elbo"] += unpaired.sum()
+    for name, v in (*values.items(), *totals.items(), ("neg_elbo", unpaired)):
+        if not np.isfinite(v).all():
+            raise InputError(
+                f"{name} at sigma2={sigma2:g} is beyond float64's range: expected eigenvalues "
+                "and parameters closer in scale (rescale the units)"
+            )
+
+
 def optimum(
     eigenvalues,
     sigma2: float,
@@ -175,15 +208,10 @@ def optimum(
     eta2, k = model.eta2, model.latent_dim
     paired = lam[:k]
     active = laws.is_active(paired, sigma2, beta, eta2, z)
-    values = {}
-    for q in laws.active:
-        values[q] = laws.law_value("collapsed", q, paired, sigma2, beta, eta2, z)
-        # The active law is evaluated only where it holds: below the boundary its
-        # square roots and logarithms have no real value.
-        za = None if z is None else z[active]
-        values[q][active] = laws.active_value(q, paired[active], sigma2, beta, eta2, za)
-    # An unpaired direction has no latent, hence no zeta^2: any value fills the slot.
-    unpaired = laws.unpaired_neg_elbo(*laws.values(lam[k:], sigma2, beta, eta2, 1.0))
+    # Overflow happens only for values beyond float64, which _check_finite refuses.
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        values, unpaired = _mode_values(laws, lam, k, active, sigma2, beta, eta2, z)
+    _check_finite(values, unpaired, sigma2)
     modes = tuple(
         ModeOptimum(
             index=r + 1,

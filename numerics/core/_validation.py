@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 import os
+import re
+import sys
 from collections.abc import Iterable
 from fractions import Fraction
 from numbers import Integral, Real
@@ -86,6 +88,12 @@ def check_spectrum(eigenvalues: Iterable[float]) -> np.ndarray:
         raise InputError(
             f"eigenvalue {float(arr[arr < 0][0])!r} is negative: a covariance has eigenvalues >= 0"
         )
+    tiny = (arr > 0) & (arr < sys.float_info.min)  # subnormal: fewer digits, see parse_exact
+    if tiny.any():
+        raise InputError(
+            f"eigenvalue {float(arr[tiny][0])!r} is below float64's normal range (2.2e-308): "
+            "expected 0 or a larger value (rescale the data)"
+        )
     return np.sort(arr)[::-1].copy()
 
 
@@ -96,6 +104,10 @@ def check_positive(name: str, value: float) -> float:
     value = float(value)
     if not math.isfinite(value) or value <= 0:
         raise InputError(f"{name}={value!r}: expected a finite number > 0")
+    if value < sys.float_info.min:  # subnormal: fewer significant digits, see parse_exact
+        raise InputError(
+            f"{name}={value!r}: expected a value in float64's normal range (> 2.2e-308)"
+        )
     return value
 
 
@@ -117,17 +129,51 @@ def check_encoder_variance(name: str) -> str:
     return check_choice("encoder_variance", name, ENCODER_VARIANCES)
 
 
-def parse_number(text: str, name: str) -> Fraction | float:
-    """A decimal or a fraction such as 1/3, kept exact as a Fraction where it can be."""
+#: A decimal or a fraction p/q of decimals, with an optional exponent.
+_NUMBER = re.compile(
+    r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?(/[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?)?$"
+)
+#: Exponents beyond this are refused before any exact arithmetic (Fraction("1e999999999")
+#: would build a billion-digit integer); float64 spans about 1e-324 to 1e308.
+_MAX_EXPONENT = 400
+
+
+def parse_exact(text: str, name: str = "value") -> Fraction:
+    """A decimal or a fraction such as ``1/3`` as an exact rational within float64's range.
+
+    Raises
+    ------
+    InputError
+        Not a number, not finite, or outside the range of float64 (a value float64
+        cannot represent would be rounded to 0 or infinity, silently).
+    """
     text = text.strip()
+    m = _NUMBER.match(text)
+    if m is None:
+        if text.lower().lstrip("+-") in {"inf", "infinity", "nan"}:
+            raise InputError(f"{name}={text}: expected a finite number")
+        raise InputError(f"{name}={text!r}: expected a number such as 2.5, 1e-3 or 1/3")
+    exponents = [int(e[1:]) for e in (m.group(2), m.group(5)) if e]
+    if any(abs(e) > _MAX_EXPONENT for e in exponents) or len(text) > 1000:
+        raise InputError(f"{name}={text}: expected a number within the float64 range")
     try:
-        return Fraction(text)
-    except (ValueError, ZeroDivisionError):
-        pass
+        value = Fraction(text)
+    except ZeroDivisionError:
+        raise InputError(f"{name}={text}: division by zero: expected a number") from None
     try:
-        return float(text)  # inf and nan: left for check_positive to refuse
-    except ValueError:
-        raise InputError(f"{name}={text!r}: expected a number") from None
+        as_float = float(value)
+    except OverflowError:
+        raise InputError(f"{name}={text}: exceeds the float64 range (largest 1.8e308)") from None
+    if value != 0 and as_float == 0:
+        raise InputError(f"{name}={text}: below the float64 range (smallest positive 4.9e-324)")
+    if value != 0 and abs(as_float) < sys.float_info.min:
+        # A subnormal double keeps fewer significant digits (4e-320 is stored as
+        # 3.99996e-320): refused rather than silently changed.
+        raise InputError(
+            f"{name}={text}: below float64's normal range (2.2e-308), where it would lose "
+            "digits: expected a larger value (rescale the units)"
+        )
+    return value
 
 
 def parse_encoder_variance(text: str) -> tuple[str, list[Fraction | float] | None]:
@@ -146,7 +192,7 @@ def parse_encoder_variance(text: str) -> tuple[str, list[Fraction | float] | Non
     items = rest.split(",")
     if not rest.strip() or any(not t.strip() for t in items):
         raise InputError(f"encoder_variance={text!r}: {expected}")
-    values = [parse_number(t, "zeta2") for t in items]
+    values = [parse_exact(t, "zeta2") for t in items]
     for v in values:
         check_positive("zeta2", float(v))
     return variant, values
