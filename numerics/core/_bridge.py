@@ -140,11 +140,6 @@ def _dd_product(factors: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return hi, lo, exponent
 
 
-#: Largest binary exponent of lambda / lambda_c the active laws evaluate: their encoder
-#: variance (lambda_c / lambda for the learnable variance) must stay a normal double.
-MAX_RATIO_EXPONENT = 1020
-
-
 def _ordered(spec: LinearVAE, lam, sigma2, beta, eta2, zeta2=None) -> tuple:
     """Named law arguments in the order of ``spec.law_arguments``."""
     given = {"lam": lam, "sigma2": sigma2, "beta": beta, "eta2": eta2, "zeta2": zeta2}
@@ -368,23 +363,13 @@ class CompiledLaws:
         const, num, den = factors
         a_hi, a_lo, a_exp = _dd_product([lam, *(given[n] for n in den)])
         b_hi, b_lo, b_exp = _dd_product([float(const), *(given[n] for n in num)])
-        # lambda / lambda_c = (a / b) 2**shift; a, b in [2**-n, 1).
-        shift = a_exp - b_exp
-        far = (a_hi > 0) & (shift > MAX_RATIO_EXPONENT)
-        if far.any():
-            i = np.flatnonzero(far.ravel())[0]
-            lam_i = np.broadcast_to(lam, far.shape).ravel()[i]
-            shift_i = np.broadcast_to(shift, far.shape).ravel()[i]
-            raise InputError(
-                f"eigenvalue {float(lam_i):.6g} is about "
-                f"10^{float(shift_i) * math.log10(2):.0f} times its critical value "
-                "lambda_c: the active laws leave float64's range: expected lambda / lambda_c "
-                "below 1e307 (rescale the units or the parameters)"
-            )
-        # Far below the boundary 2**shift underflows to 0: g = -1 to within rounding.
-        shift = np.maximum(shift, -1100)
-        a_hi, a_lo = np.ldexp(a_hi, shift), np.ldexp(a_lo, shift)
-        return ((a_hi - b_hi) + (a_lo - b_lo)) / (b_hi + b_lo)
+        # lambda / lambda_c = (a / b) 2**shift with a, b in [2**-n, 1).  Far above the
+        # boundary 2**shift overflows and g = inf (such modes go to ``mpmath_value``);
+        # far below it underflows and g = -1 to within rounding.
+        shift = np.clip(a_exp - b_exp, -1100, 1100)
+        with np.errstate(over="ignore"):
+            a_hi, a_lo = np.ldexp(a_hi, shift), np.ldexp(a_lo, shift)
+            return ((a_hi - b_hi) + (a_lo - b_lo)) / (b_hi + b_lo)
 
     def is_active(self, lam, sigma2, beta, eta2, zeta2=None) -> np.ndarray:
         """True where a mode of eigenvalue lambda is active (lambda > lambda_c)."""
@@ -394,6 +379,25 @@ class CompiledLaws:
         """Active law of quantity ``q``, evaluated in its cancellation-free form."""
         g = self.gap(lam, sigma2, beta, eta2, zeta2)
         return self.stable_active[q](g, *self.values(lam, sigma2, beta, eta2, zeta2))
+
+    def mpmath_value(
+        self, side: str, q: str, lam, sigma2, beta, eta2, zeta2=None, dps: int = 40
+    ) -> float:
+        """One law at one point in mpmath, rounded once to a double.
+
+        For values float64 holds but whose float evaluation does not: mpmath numbers
+        have an unbounded exponent, so a ratio lambda / lambda_c of 1e600 (whose KL is
+        1/2 log 1e600 = 690.8) is no overflow.  The result may still round to 0 (a true
+        underflow) or to +-inf (a value beyond float64, for the caller to refuse).
+        """
+        import mpmath
+
+        key = ("mpmath", side, q)
+        law = self._law(key, self.expressions[side][q], modules="mpmath")
+        with mpmath.workdps(dps):
+            # Every double is a binary rational: mpf(x) is exact.
+            args = [mpmath.mpf(float(v)) for v in self.values(lam, sigma2, beta, eta2, zeta2)]
+            return float(law(*args))
 
     def law_value(self, side: str, q: str, lam, sigma2, beta, eta2, zeta2=None) -> np.ndarray:
         """``active`` or ``collapsed`` law of quantity ``q`` at the named arguments."""

@@ -144,6 +144,27 @@ def _mode_values(laws, lam, k, active, sigma2, beta, eta2, z) -> tuple[dict, np.
     return values, unpaired
 
 
+#: Above lambda / lambda_c = 2**1000 a mode's float laws are not trusted (their
+#: intermediate ratios approach float64's limit): it is evaluated in mpmath instead.
+_FLOAT_GAP_LIMIT = 2.0**1000
+
+
+def _beyond_float_laws(values, laws, paired, gap, sigma2, beta, eta2, z) -> None:
+    """Re-evaluate in mpmath (``CompiledLaws.mpmath_value``) every mode whose float values
+    overflowed or whose ratio lambda / lambda_c is near float64's limit, in place.
+
+    E.g. lambda = 1e300, sigma'^2 = 1e-300: KL = 1/2 log 1e600 = 690.8, |w| = 1e150 are
+    doubles although lambda / (beta sigma'^2) is not; the encoder variance 1e-600 rounds
+    to 0, float64's nearest value.
+    """
+    redo = ~np.all([np.isfinite(v) for v in values.values()], axis=0) | (gap > _FLOAT_GAP_LIMIT)
+    for r in np.flatnonzero(redo):
+        side = "active" if gap[r] > 0 else "collapsed"
+        zr = None if z is None else z[r]
+        for q in values:
+            values[q][r] = laws.mpmath_value(side, q, paired[r], sigma2, beta, eta2, zr)
+
+
 def _check_finite(values: dict[str, np.ndarray], unpaired: np.ndarray, sigma2: float) -> None:
     """Every reported value is a finite double, or the input is refused in one line.
 
@@ -207,10 +228,12 @@ def optimum(
     lam, model, laws, order, z = _setup(eigenvalues, latent_dim, encoder_variance, eta2, zeta2)
     eta2, k = model.eta2, model.latent_dim
     paired = lam[:k]
-    active = laws.is_active(paired, sigma2, beta, eta2, z)
+    gap = laws.gap(paired, sigma2, beta, eta2, z)
+    active = gap > 0
     # Overflow happens only for values beyond float64, which _check_finite refuses.
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         values, unpaired = _mode_values(laws, lam, k, active, sigma2, beta, eta2, z)
+    _beyond_float_laws(values, laws, paired, gap, sigma2, beta, eta2, z)
     _check_finite(values, unpaired, sigma2)
     modes = tuple(
         ModeOptimum(
