@@ -23,7 +23,7 @@ symbol        meaning
 
 The symbol named ``beta`` shadows ``scipy.special.beta``/``mpmath.beta``
 inside ``sympy.lambdify``; every lambdify call in this package therefore
-uses ``dummify=True`` (see ``numerics/laws.py``).
+uses ``dummify=True`` (see ``numerics/core/_bridge.py``).
 """
 
 from __future__ import annotations

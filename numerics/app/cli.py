@@ -301,7 +301,13 @@ def _dynamics_parser(p: argparse.ArgumentParser) -> None:
         "more on each side of every critical point)",
     )  # fmt: skip
     p.add_argument("--optimizer", choices=("gd", "adam"), default="gd", help="default gd")
-    p.add_argument("--lr", type=_number, default=None, help="step size (default: see --help)")
+    p.add_argument(
+        "--lr",
+        type=_number,
+        default=None,
+        help="step size (default for gd: 1/h_max, half the largest stable step, from the "
+        "derived Hessians; 1e-6 for adam)",
+    )
     p.add_argument("--steps", type=int, default=20_000, help="steps per run (default 20000)")
     p.add_argument("--out", type=Path, default=None, help="folder for the figure and data")
 
@@ -789,7 +795,7 @@ def _run_report(args: argparse.Namespace) -> None:
     from numerics.app._report import make_report
     from numerics.training._allocator import keep_freed_memory
 
-    keep_freed_memory()  # training temporaries without page faults (numerics/allocator.py)
+    keep_freed_memory()  # training temporaries without page faults (training/_allocator.py)
     make_report(
         args.data, args.out, pdf=not args.no_pdf, progress=not args.no_progress,
         follow_up=args.follow_up,
