@@ -132,6 +132,30 @@ CASES: dict[str, tuple[list[str], str]] = {
         "neg_elbo at sigma2=1e-10 is beyond float64's range",
     ),
     "map beyond its range": (["map", "--spectrum", "1e-300,1e-307"], "[1e-150, 1e150]"),
+    "bootstrap with a spectrum": (
+        ["threshold", "--spectrum", "4,2", "--bootstrap", "100"],
+        "--bootstrap resamples the data's rows",
+    ),
+    "bootstrap too few": (["threshold", "--data", "digits", "--bootstrap", "5"], "replicates=5"),
+    "bootstrap word": (["threshold", "--data", "digits", "--bootstrap", "x"], "'x'"),
+    "bootstrap anisotropic": (
+        [
+            "threshold",
+            "--data",
+            "digits",
+            "--latent-dim",
+            "2",
+            "--bootstrap",
+            "100",
+            "--encoder-variance",
+            "fixed:1,2",
+        ],
+        "--bootstrap supports learnable",
+    ),
+    "threshold out with digits": (
+        ["threshold", "--spectrum", "4,2", "--digits", "5", "--out", "o"],
+        "does not go with --digits",
+    ),
     "workers with a spectrum": (
         ["threshold", "--spectrum", "4,2", "--workers", "2"],
         "--scheduler and --workers apply to --data",

@@ -62,3 +62,37 @@ def test_bbp_predicts_the_sample_eigenvalues(n):
     # And the prediction is not the population: the sample eigenvalues moved.
     assert abs(mean[2] - 3.0) > 0.2 * abs(pred.sample_eigenvalues[2] - 3.0)
     np.testing.assert_allclose(pred.critical_sigma2, pred.sample_eigenvalues)  # beta = 1
+
+
+def test_threshold_command_finite_sample_fields(tmp_path, capsys):
+    """`threshold --bootstrap B --json` on spiked data: the bootstrap, the population's
+    thresholds and the BBP prediction, and `--out` the figure of thresholds against N."""
+    import json
+
+    from numerics.app.cli import main
+
+    argv = ["threshold", "--data", "synthetic:spiked:n=400,spikes=10;5", "--latent-dim", "3"]
+    assert main([*argv, "--bootstrap", "100", "--json", "--out", str(tmp_path / "t")]) == 0
+    out = json.loads(capsys.readouterr().out)
+    boot = out["bootstrap"]
+    assert boot["replicates"] == 100 and boot["level"] == 0.95
+    assert [len(p) for p in boot["critical_sigma2_interval"]] == [2, 2, 2]
+    # The two spikes are separated: their intervals hold the estimate; the bulk's is biased.
+    for j in (0, 1):
+        lo, hi = boot["critical_sigma2_interval"][j]
+        assert lo <= out["critical_sigma2"][j] <= hi
+    assert boot["unreliable_modes"] == [3]
+    assert out["population_eigenvalues"][:3] == [11.0, 6.0, 1.0]
+    assert out["population_critical_sigma2"] == [11.0, 6.0, 1.0]
+    gamma = 32 / 400
+    assert out["bbp_gamma"] == gamma
+    # BBP: l (1 + gamma / (l - 1)) above the detection threshold, (1 + sqrt gamma)^2 below.
+    expected = [11 * (1 + gamma / 10), 6 * (1 + gamma / 5), (1 + np.sqrt(gamma)) ** 2]
+    np.testing.assert_allclose(out["bbp_critical_sigma2"], expected, rtol=1e-12)
+    written = sorted(p.name for p in (tmp_path / "t").iterdir() if not p.name.startswith("."))
+    assert written == ["finite_sample.csv", "finite_sample.pdf", "finite_sample.png",
+                       "thresholds.json"]  # fmt: skip
+    table = np.loadtxt(tmp_path / "t" / "finite_sample.csv", delimiter=",", skiprows=1)
+    # Sampled means approach the BBP prediction as N grows (d = 32, N up to 1600).
+    n, bbp1, mean1 = table[:, 0], table[:, 1], table[:, 4]
+    assert n[-1] == 1600 and abs(mean1[-1] / bbp1[-1] - 1) < 0.05

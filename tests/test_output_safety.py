@@ -74,6 +74,22 @@ def test_a_folder_where_a_file_goes_is_refused_and_nothing_moves(tmp_path, capsy
     assert tree(tmp_path) == before
 
 
+def test_threshold_out_keeps_the_users_files_and_refuses_their_names(tmp_path, capsys):
+    out = tmp_path / "t"
+    out.mkdir()
+    (out / "mine.txt").write_text("mine")
+    argv = ["threshold", "--data", "synthetic:spiked:n=200,d=8", "--out", str(out)]
+    assert run(capsys, *argv)[0] == 0
+    assert (out / "mine.txt").read_text() == "mine" and (out / "finite_sample.png").is_file()
+    assert run(capsys, *argv)[0] == 0  # its own files: replaced
+    other = tmp_path / "u"
+    other.mkdir()
+    (other / "thresholds.json").write_text("{}")
+    before = tree(other)
+    code, _, err = run(capsys, *argv[:-1], str(other))
+    assert code == 2 and "thresholds.json" in err and tree(other) == before
+
+
 def test_train_refuses_a_folder_named_train_json(tmp_path, capsys):
     out = tmp_path / "t"
     (out / "train.json").mkdir(parents=True)

@@ -276,3 +276,28 @@ def plot_diagnosis(result, out: Path, stem: str = "diagnosis") -> list[Path]:
                  fontsize=8, wrap=True)  # fmt: skip
     ax.legend(fontsize=7)
     return _save(fig, out, stem)
+
+
+def plot_finite_sample(result, n_data: int, out: Path, stem: str = "finite_sample") -> list[Path]:
+    """Critical sigma'^2 against N: population (dashed), BBP prediction (line), sampled
+    data sets (mean and standard deviation over seeds), the data's own N (dotted)."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    n = result.n_samples
+    mean, std = result.sampled.mean(axis=1), result.sampled.std(axis=1, ddof=1)
+    for j in range(result.population.size):
+        color = f"C{j % 10}"
+        ax.axhline(result.population[j], color=color, lw=0.8, ls="--")
+        ax.plot(n, result.predicted[:, j], color=color, lw=1.2, label=f"mode {j + 1}")
+        ax.errorbar(n, mean[:, j], yerr=std[:, j], fmt="o", ms=3, color=color, capsize=2)
+    ax.axvline(n_data, color="0.5", lw=0.8, ls=":")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(f"rows N (d = {result.d}; dotted: the data's N = {n_data})")
+    ax.set_ylabel(r"critical $\sigma'^2$")
+    ax.set_title(
+        f"dashed: population; lines: BBP prediction at gamma = d/N; points: sampled "
+        f"({len(result.seeds)} data sets each)",
+        fontsize=8,
+    )
+    ax.legend(fontsize=7)
+    return _save(fig, out, stem)

@@ -17,6 +17,7 @@ from numerics.app._output import OutputFolder, strict_json
 from numerics.app._plots import (
     plot_derivatives,
     plot_diagnosis,
+    plot_finite_sample,
     plot_kl,
     plot_phase_diagram,
     plot_relaxation,
@@ -36,6 +37,7 @@ MAP_FILES = [
 TRAINING_FILES = ["training.png", "training.pdf", "train.json", "points.csv"]
 DYNAMICS_FILES = ["relaxation.png", "relaxation.pdf", "dynamics.json", "relaxation.csv"]
 DIAGNOSIS_FILES = ["diagnosis.png", "diagnosis.pdf", "diagnosis.json"]
+FINITE_SAMPLE_FILES = ["finite_sample.png", "finite_sample.pdf", "finite_sample.csv"]
 
 
 def _write_csv(path: Path, header: list[str], rows) -> None:
@@ -158,6 +160,31 @@ def write_diagnosis(result, out: Path) -> list[Path]:
     folder = OutputFolder(out).check(DIAGNOSIS_FILES)
     with folder.staged() as scratch:
         diagnosis_files(result, scratch)
+    return folder.published
+
+
+def threshold_files(spiked: bool) -> list[str]:
+    """The files of ``threshold --out``: the finite-sample figure only for spiked data."""
+    return ["thresholds.json", *(FINITE_SAMPLE_FILES if spiked else [])]
+
+
+def write_thresholds(record: dict, sampled, out: Path) -> list[Path]:
+    """thresholds.json and, given ``sampled`` (``SampledThresholds``), the finite-sample
+    figure and its table, into ``out``, all or nothing."""
+    folder = OutputFolder(out).check(threshold_files(sampled is not None))
+    with folder.staged() as scratch:
+        scratch.mkdir(parents=True, exist_ok=True)
+        (scratch / "thresholds.json").write_text(strict_json(record))
+        if sampled is not None:
+            plot_finite_sample(sampled, record["data"]["n_samples"], scratch)
+            k = sampled.population.size
+            header = ["n_samples"] + [
+                f"{what}_{j + 1}" for what in ("bbp", "sampled_mean", "sampled_std")
+                for j in range(k)
+            ]  # fmt: skip
+            mean, std = sampled.sampled.mean(axis=1), sampled.sampled.std(axis=1, ddof=1)
+            rows = np.column_stack([sampled.n_samples, sampled.predicted, mean, std])
+            _write_csv(scratch / "finite_sample.csv", header, rows.tolist())
     return folder.published
 
 

@@ -216,6 +216,21 @@ def _threshold_parser(p: argparse.ArgumentParser) -> None:
         metavar="N",
         help="N significant digits in arbitrary precision, with a certified error bound",
     )
+    p.add_argument(
+        "--bootstrap",
+        type=int,
+        default=None,
+        metavar="B",
+        help="percentile intervals (95 %%) of every critical sigma2 from B resamplings of the "
+        "data's rows (--data only; seeded)",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="folder for thresholds.json and, for synthetic:spiked data, the finite-sample "
+        "figure (population, BBP-predicted and sampled thresholds against N)",
+    )
 
 
 def _optimum_parser(p: argparse.ArgumentParser) -> None:
@@ -425,6 +440,12 @@ def _data(args: argparse.Namespace) -> Source:
 def _run_threshold(args: argparse.Namespace) -> None:
     from numerics.core._optimum import thresholds
 
+    if args.out is not None:
+        from numerics.app._writers import threshold_files
+
+        if args.digits is not None:
+            raise UsageError("--out writes the float64 thresholds: it does not go with --digits")
+        OutputFolder(args.out).check(threshold_files(_spiked(args)))
     source = _source(args)
     m = _model(args, source.eigenvalues.size)
     model = m.pop("model")
@@ -444,19 +465,133 @@ def _run_threshold(args: argparse.Namespace) -> None:
             print(f"{j + 1:>4}  critical sigma2 = {c}  (certified error <= {e}{exactly})")
         return
     r = thresholds(source.eigenvalues, float(args.beta), **_floats(m))
+    record = r.to_dict() | _finite_sample(args, source, m, r) | {"data": source.record}
+    paths = _write_thresholds(args, source, m, record)
     if args.json:
-        print(strict_json(r.to_dict() | {"data": source.record}))
+        print(strict_json(record))
         return
     _print_record(source)
     print(f"encoder variance: {model.describe()}, beta = {r.beta:g}{_eta(model)}")
     aniso = model.spec.anisotropic
+    boot = record.get("bootstrap")
     extra = f"  {'latent':>6}  {'zeta2':>10}" if aniso else ""
+    extra += f"  {'95 % bootstrap interval':>26}" if boot else ""
     print(f"{'mode':>4}  {'eigenvalue':>14}{extra}  {'critical sigma2':>16}")
     rows = zip(r.eigenvalues, r.critical_sigma2, r.latents, strict=False)
     for j, (lam, crit, latent) in enumerate(rows, 1):
         extra = f"  {latent:>6}  {model.zeta2[latent - 1]:>10.6g}" if aniso else ""
+        if boot:
+            lo, hi = boot["critical_sigma2_interval"][j - 1]
+            extra += f"  {f'[{lo:.6g}, {hi:.6g}]':>26}"
         print(f"{j:>4}  {lam:>14.10g}{extra}  {crit:>16.10g}")
     print(f"full collapse for sigma2 >= {r.full_collapse_sigma2:.10g}")
+    if boot and boot["unreliable_modes"]:
+        modes = boot["unreliable_modes"]
+        print(f"bootstrap interval{'s' * (len(modes) > 1)} of mode{'s' * (len(modes) > 1)} "
+              f"{_ranges(modes)} exclude{'s' * (len(modes) == 1)} the estimate: eigenvalues "
+              "not separated from the rest, where the bootstrap is biased; do not trust "
+              f"{'them' if len(modes) > 1 else 'it'}")  # fmt: skip
+    for key, what in (("population_critical_sigma2", "population"),
+                      ("bbp_critical_sigma2", "BBP prediction")):  # fmt: skip
+        if key in record:
+            at = f" for N = {source.record['n_samples']} rows, gamma = {record['bbp_gamma']:.4g}"
+            values = ", ".join(f"{c:.6g}" for c in record[key][:8])
+            more = ", ..." if len(record[key]) > 8 else ""
+            print(f"{what}{at if key.startswith('bbp') else ''}: critical sigma2 {values}{more}")
+    for path in paths:
+        print(path)
+
+
+def _ranges(modes: list[int]) -> str:
+    """1, 2, 3, 5 -> "1-3, 5"."""
+    runs: list[list[int]] = []
+    for m in modes:
+        if runs and m == runs[-1][-1] + 1:
+            runs[-1].append(m)
+        else:
+            runs.append([m])
+    return ", ".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else f"{r[0]}" for r in runs)
+
+
+def _spiked(args: argparse.Namespace) -> bool:
+    return args.data is not None and str(args.data).startswith("synthetic:spiked")
+
+
+def _write_thresholds(args: argparse.Namespace, source: Source, m: dict, record: dict) -> list:
+    """``threshold --out``: thresholds.json, and for spiked data the thresholds of data
+    sets drawn at N from d/2 to 50 d (8 seeds) beside the BBP prediction."""
+    if args.out is None:
+        return []
+    from numerics.app._writers import write_thresholds
+    from numerics.spectra._sampling import spiked_thresholds_against_n
+
+    sampled = None
+    if _spiked(args) and "bbp_critical_sigma2" in record:
+        n, d = source.record["n_samples"], source.record["dim"]
+        grid = np.unique(np.r_[np.geomspace(max(d / 2, 4), 50 * d, 10).round(), n]).astype(int)
+        params = source.record["params"]
+        # The spikes and the first bulk mode (the default of spiked_thresholds_against_n).
+        model = {k: v for k, v in _isotropic(m, None).items() if k != "latent_dim"}
+        sampled = spiked_thresholds_against_n(
+            params, grid, seeds=tuple(range(8)), beta=float(args.beta), **model
+        )
+    return [str(p) for p in write_thresholds(record, sampled, args.out)]
+
+
+def _isotropic(m: dict, option: str | None) -> dict | None:
+    """The model's float keyword arguments when its encoder variance is one number (or
+    learnable); None for per-latent variances, refused when ``option`` asks for them."""
+    f = _floats(m)
+    if isinstance(f["zeta2"], list):
+        if option is not None:
+            raise UsageError(f"{option} supports learnable, fixed and fixed:Z encoder variances")
+        return None
+    return f
+
+
+def _finite_sample(args: argparse.Namespace, source: Source, m: dict, r) -> dict:
+    """Finite-sample statistics as JSON fields: ``bootstrap`` (``--bootstrap B``) and, for
+    synthetic data, the population's thresholds and the BBP prediction (spiked data)."""
+    from numerics.core._finite import bbp_thresholds
+    from numerics.spectra._bootstrap import bootstrap_thresholds
+
+    out: dict = {}
+    f = _isotropic(m, "--bootstrap" if args.bootstrap is not None else None)
+    if args.bootstrap is not None:
+        if source.dataset is None:
+            raise UsageError("--bootstrap resamples the data's rows: it needs --data")
+        X = np.asarray(source.dataset.X, dtype=float)
+        boot = bootstrap_thresholds(
+            X, args.bootstrap, beta=float(args.beta), centred=source.moment == "centred",
+            scale=source.scale, **f,
+        )  # fmt: skip
+        out["bootstrap"] = boot.to_dict()
+    population = source.record.get("population_eigenvalues")
+    if population is None or f is None:
+        return out
+    from numerics.core._optimum import thresholds
+
+    pop = np.asarray(population) * source.scale**2  # the data were scaled before the spectrum
+    out["population_eigenvalues"] = pop.tolist()
+    out["population_critical_sigma2"] = list(thresholds(pop, float(args.beta), **f).critical_sigma2)
+    if source.record["source"] == "synthetic:spiked":
+        noise = source.record["params"]["noise"] * source.scale**2
+        bbp = bbp_thresholds(pop, noise, source.record["n_samples"], beta=float(args.beta), **f)
+        out |= {k: v for k, v in bbp.to_dict().items() if k != "population_eigenvalues"}
+    return out
+    pop = np.asarray(population) * source.scale**2
+    pop_r = r.__class__  # the same law as the sample thresholds, at the population spectrum
+    del pop_r
+    from numerics.core._optimum import thresholds
+
+    out["population_eigenvalues"] = pop.tolist()
+    out["population_critical_sigma2"] = list(thresholds(pop, float(args.beta), **f).critical_sigma2)
+    params = source.record.get("params", {})
+    if source.record.get("source") == "synthetic:spiked":
+        noise = params.get("noise", 1.0) * source.scale**2
+        bbp = bbp_thresholds(pop, noise, source.record["n_samples"], beta=float(args.beta), **f)
+        out |= {k: v for k, v in bbp.to_dict().items() if k != "population_eigenvalues"}
+    return out
 
 
 def _exact_record(model, beta) -> dict:

@@ -46,6 +46,7 @@ def bbp_thresholds(
     latent_dim: int | None = None,
     encoder_variance: str = "learnable",
     eta2: float = 1.0,
+    zeta2: float | None = None,
 ) -> SampleThresholds:
     """Predicted sample thresholds of a spiked population (Baik, Ben Arous & Peche 2005).
 
@@ -66,8 +67,9 @@ def bbp_thresholds(
     laws = compiled_laws(check_encoder_variance(encoder_variance))
     beta, eta2 = check_positive("beta", beta), check_positive("eta2", eta2)
     sample = np.asarray(sample_spike_law()(lam[:k], bulk, gamma), dtype=float)
-    # zeta^2 = eta^2 for the fixed variant (the encoder variance fixed at the prior's)
-    crit = laws.critical_sigma2(*laws.values(sample, 1.0, beta, eta2, eta2))
+    # The fixed variant's zeta^2 defaults to eta^2 (the encoder variance fixed at the prior's).
+    zeta2 = eta2 if zeta2 is None else check_positive("zeta2", zeta2)
+    crit = laws.critical_sigma2(*laws.values(sample, 1.0, beta, eta2, zeta2))
     return SampleThresholds(
         tuple(map(float, lam)), float(bulk), float(gamma),
         tuple(map(float, sample)), tuple(map(float, crit)),

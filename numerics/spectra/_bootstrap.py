@@ -40,6 +40,12 @@ class BootstrapThresholds:
     critical_sigma2_interval: list[tuple[float, float]]
     eigenvalue_interval: list[tuple[float, float]]
     seed: int
+    #: Modes (from 1) whose interval excludes the estimate from all rows.  The percentile
+    #: bootstrap is consistent for a simple, separated eigenvalue only (Beran & Srivastava,
+    #: Ann. Stat. 13 (1985) 95); for eigenvalues inside a bulk of nearly equal ones its
+    #: replicates are biased (Eaton & Tyler, Ann. Stat. 19 (1991) 260) and these
+    #: intervals are not to be trusted.
+    unreliable: tuple[int, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary (the ``bootstrap`` entry of ``threshold --json``)."""
@@ -50,6 +56,7 @@ class BootstrapThresholds:
             "eigenvalue_interval": [list(p) for p in self.eigenvalue_interval],
             "seed": self.seed,
             "method": "percentile bootstrap over rows (Efron & Tibshirani 1993, ch. 13)",
+            "unreliable_modes": list(self.unreliable),
         }
 
 
@@ -77,6 +84,7 @@ def bootstrap_thresholds(
     latent_dim: int | None = None,
     encoder_variance: str = "learnable",
     eta2: float = 1.0,
+    zeta2: float | None = None,
     centred: bool = True,
     scale: float = 1.0,
     seed: int = 0,
@@ -110,12 +118,20 @@ def bootstrap_thresholds(
         counts = rng.multinomial(n, np.full(n, 1.0 / n), size=b).astype(float)
         spectra.append(_replicate_spectra(X, counts, centred)[:, :k])
     lam = np.concatenate(spectra) * scale * scale
-    # zeta^2 = eta^2 for the fixed variant (the encoder variance fixed at the prior's)
-    crit = laws.critical_sigma2(*laws.values(np.maximum(lam, 0.0), 1.0, beta, eta2, eta2))
+    # The fixed variant's zeta^2 defaults to eta^2 (the encoder variance fixed at the prior's).
+    zeta2 = eta2 if zeta2 is None else check_positive("zeta2", zeta2)
+    crit = laws.critical_sigma2(*laws.values(np.maximum(lam, 0.0), 1.0, beta, eta2, zeta2))
     q = [(1 - level) / 2, (1 + level) / 2]
 
     def intervals(values: np.ndarray) -> list[tuple[float, float]]:
         lo, hi = np.quantile(values, q, axis=0)
         return [(float(a), float(b)) for a, b in zip(lo, hi, strict=True)]
 
-    return BootstrapThresholds(replicates, float(level), intervals(crit), intervals(lam), seed)
+    # The estimate from all rows (every count 1), by the same route as the replicates.
+    estimate = _replicate_spectra(X, np.ones((1, n)), centred)[0, :k] * scale * scale
+    est = laws.critical_sigma2(*laws.values(np.maximum(estimate, 0.0), 1.0, beta, eta2, zeta2))
+    crit_intervals = intervals(crit)
+    outside = tuple(j + 1 for j, (lo, hi) in enumerate(crit_intervals) if not lo <= est[j] <= hi)
+    return BootstrapThresholds(
+        replicates, float(level), crit_intervals, intervals(lam), seed, outside
+    )
