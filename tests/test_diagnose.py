@@ -90,3 +90,31 @@ def test_a_trained_mlp_export_round_trips(tmp_path, capsys):
         "residual_top_eigenvalue", "residual_critical_sigma2", "verdict",
     }  # fmt: skip
     np.testing.assert_allclose(sorted(out["kl"], reverse=True), point["kl"], rtol=1e-9)
+
+
+@pytest.mark.slow
+def test_diagnose_an_export_of_the_follow_up_mlp(follow_up_run, tmp_path, capsys):
+    """The issue's criterion, end to end through files: the follow-up's MLP is exported at
+    the state each step's prediction is read from (rank j - 1 active, rank j collapsed) and
+    `vae-collapse diagnose` on that file alone states j - 1 active latents and a residual
+    prediction within 0.02 of the step the sweep measured."""
+    from numerics.app._writers import write_posterior
+    from numerics.training._residual import _state_point
+    from numerics.training._transitions import measure_transitions
+
+    run = follow_up_run
+    measured = measure_transitions(run.sweep, run.eigenvalues[:4])
+    data = f"synthetic:mixture:n={run.X.shape[0]}"  # the protocol's data, seed 0
+    checked = 0
+    for m in measured:
+        i = None if m.estimate is None else _state_point(run.sweep, m.rank, m.estimate)
+        if i is None:
+            continue
+        path, sigma2 = write_posterior(run.sweep, run.X, run.sweep.sigma2[i], tmp_path / f"{i}.npz")
+        argv = ["diagnose", "--data", data, "--posterior", str(path), "--sigma2", repr(sigma2)]
+        assert main([*argv, "--json"]) == 0
+        out = json.loads(capsys.readouterr().out)
+        assert sum(out["active_kl"]) == m.rank - 1
+        assert abs(out["residual_critical_sigma2"] - m.estimate) < 0.02, (m.rank, out)
+        checked += 1
+    assert checked >= 3

@@ -44,8 +44,7 @@ def test_the_estimator_on_the_exact_linear_optimum_of_random_data():
         assert r.stderr > 0 and r.active_dim == active
 
 
-def _residual_gaps(quick: bool) -> list[tuple[float, float]]:
-    run = follow_up_protocol(quick=quick, progress=False)
+def _residual_gaps(run) -> list[tuple[float, float]]:
     measured = measure_transitions(run.sweep, run.eigenvalues[:4])
     residual = residual_predictions(run.sweep, run.X, [m.estimate for m in measured], 1.0)
     pairs = [(m.estimate, r.critical_sigma2) for m, r in zip(measured, residual, strict=True)]
@@ -58,13 +57,14 @@ def test_mlp_residual_predictions_track_the_measured_steps_quick():
     """The follow-up's mixture at the quick size: 12 sweep points 0.036 apart, so the state
     a prediction is read from can lie 0.1 above its step, and the MLP's residual drifts
     along the sweep: within 0.06 here (0.05 measured)."""
-    assert max(abs(a - b) for a, b in _residual_gaps(quick=True)) < 0.06
+    run = follow_up_protocol(quick=True, progress=False)
+    assert max(abs(a - b) for a, b in _residual_gaps(run)) < 0.06
 
 
 @pytest.mark.slow
-def test_mlp_residual_predictions_track_the_measured_steps():
+def test_mlp_residual_predictions_track_the_measured_steps(follow_up_run):
     """The follow-up's protocol (24 points, 0.017 apart): within 0.02 (0.013 measured)."""
-    assert max(abs(a - b) for a, b in _residual_gaps(quick=False)) < 0.02
+    assert max(abs(a - b) for a, b in _residual_gaps(follow_up_run)) < 0.02
 
 
 def test_bad_residual_input():
