@@ -149,7 +149,23 @@ def _ordered(spec: LinearVAE, lam, sigma2, beta, eta2, zeta2=None) -> tuple:
     return out
 
 
-class CompiledLaws:
+class _LawSet:
+    """Laws of one model specification, each compiled on first use and kept."""
+
+    def __init__(self, spec: LinearVAE, expressions: dict) -> None:
+        self.spec = spec
+        self.name = spec.name
+        self.expressions = expressions
+        self.arguments = tuple(spec.law_arguments)
+        self._compiled: dict[tuple, Law] = {}
+
+    def _law(self, key: tuple, expr: sp.Expr, args: tuple | None = None, modules="numpy") -> Law:
+        if key not in self._compiled:
+            self._compiled[key] = _compile(expr, args or self.arguments, modules)
+        return self._compiled[key]
+
+
+class CompiledLaws(_LawSet):
     """NumPy versions of one model's laws; arguments ``spec.law_arguments``.
 
     Every law is compiled from its SymPy expression on first use and kept: a command
@@ -164,13 +180,6 @@ class CompiledLaws:
         The derived SymPy expressions (:func:`law_expressions`).
     """
 
-    def __init__(self, spec: LinearVAE, expressions: dict) -> None:
-        self.spec = spec
-        self.name = spec.name
-        self.expressions = expressions
-        self.arguments = tuple(spec.law_arguments)
-        self._compiled: dict[tuple, Law] = {}
-
     def __repr__(self) -> str:
         return f"CompiledLaws({self.name!r})"
 
@@ -182,11 +191,6 @@ class CompiledLaws:
     def values(self, lam, sigma2, beta, eta2, zeta2=None) -> tuple:
         """The law arguments in the order the compiled laws take them."""
         return _ordered(self.spec, lam, sigma2, beta, eta2, zeta2)
-
-    def _law(self, key: tuple, expr: sp.Expr, args: tuple | None = None, modules="numpy") -> Law:
-        if key not in self._compiled:
-            self._compiled[key] = _compile(expr, args or self.arguments, modules)
-        return self._compiled[key]
 
     def _group(self, group: str) -> dict[str, Law]:
         args = (GAP, *self.arguments) if group == "stable_active" else self.arguments
@@ -599,7 +603,7 @@ def objective_pieces() -> ObjectivePieces:
     )
 
 
-class RelaxationLaws:
+class RelaxationLaws(_LawSet):
     """Relaxation of gradient descent near one mode's stationary points, compiled.
 
     From :func:`theory.dynamics.relaxation`: the Hessian of the per-mode objective in
@@ -608,18 +612,6 @@ class RelaxationLaws:
     specification's ``law_arguments`` by name, and ``a``, the trainer's unit of decoder
     weights.
     """
-
-    def __init__(self, spec: LinearVAE, expressions: dict) -> None:
-        self.spec = spec
-        self.name = spec.name
-        self.expressions = expressions
-        self.arguments = tuple(spec.law_arguments)
-        self._compiled: dict[tuple, Law] = {}
-
-    def _law(self, key: tuple, expr: sp.Expr, args: tuple) -> Law:
-        if key not in self._compiled:
-            self._compiled[key] = _compile(expr, args)
-        return self._compiled[key]
 
     def hessian(self, point: str, lam, sigma2, beta, eta2, a, zeta2=None) -> np.ndarray:
         """H at ``point`` for every input, shape (*broadcast shape, n, n)."""

@@ -160,7 +160,12 @@ from numerics.core._validation import (
 )
 from numerics.training._config import TrainingConfig, configure
 from numerics.training._loop import check_finite, eval_chunks, sweep_labels, train_sweep
-from numerics.training._sweep import ACTIVE_KL, SweepResult, principal_informations
+from numerics.training._sweep import (
+    ACTIVE_KL,
+    Evaluation,
+    SweepResult,
+    principal_informations,
+)
 
 #: Encoder-variance variants the trainer knows.
 VARIANTS = ("learnable", "fixed", "data-dependent")
@@ -521,15 +526,6 @@ def _loss(params, y, sigma2, scale, beta, eta2, variant, eps) -> np.ndarray:
     kl = kl.sum(axis=(1, 2)) / B
     const = d * objective_pieces().log_normaliser(np.asarray(sigma2, dtype=float))
     return const + sq / (2 * s2) + beta * kl
-
-
-class Evaluation(NamedTuple):
-    """What :func:`evaluate` measures on all data, per run."""
-
-    kl: np.ndarray
-    encoder_variance: np.ndarray
-    neg_elbo: np.ndarray
-    information: np.ndarray
 
 
 def evaluate(

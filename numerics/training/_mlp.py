@@ -54,7 +54,12 @@ from numerics.core._validation import (
 )
 from numerics.training._config import TrainingConfig, configure
 from numerics.training._loop import check_finite, eval_chunks, sweep_labels, train_sweep
-from numerics.training._sweep import ACTIVE_KL, SweepResult, principal_informations
+from numerics.training._sweep import (
+    ACTIVE_KL,
+    Evaluation,
+    SweepResult,
+    principal_informations,
+)
 
 #: Clamp of the log-variance head (the follow-up's protocol).
 LOGVAR_MIN, LOGVAR_MAX = -12.0, 8.0
@@ -410,15 +415,6 @@ def decode(params: dict[str, np.ndarray], z: np.ndarray) -> np.ndarray:
     for i in range(_n_hidden(params)):
         g = _relu_layer(g, params[f"dec.W{i}"], params[f"dec.b{i}"])
     return np.matmul(g, params["out.W"]) + params["out.b"]
-
-
-class Evaluation(NamedTuple):
-    """What :func:`evaluate` measures on all data, per run."""
-
-    kl: np.ndarray
-    encoder_variance: np.ndarray
-    neg_elbo: np.ndarray
-    information: np.ndarray
 
 
 def evaluate(

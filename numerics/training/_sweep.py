@@ -23,7 +23,7 @@ mixes the latents.  A collapsed direction has I_j = 0 whatever the latents' own 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
@@ -60,6 +60,15 @@ def active_codes(mu: np.ndarray, logvar: np.ndarray, threshold: float = ACTIVE_K
     e, u = np.linalg.eigh(scale[:, None] * cov * scale[None, :])
     keep = 0.5 * np.log1p(np.maximum(e, 0.0)) > threshold
     return (mu * scale) @ u[:, keep]
+
+
+class Evaluation(NamedTuple):
+    """What a trainer's ``evaluate`` measures on all data, per run (either trainer)."""
+
+    kl: np.ndarray
+    encoder_variance: np.ndarray
+    neg_elbo: np.ndarray
+    information: np.ndarray
 
 
 class TrainedState(Protocol):
