@@ -229,10 +229,12 @@ def wait_for(futures: Sequence[Any], bar) -> None:
     """Wait until every future is done (finished or failed), advancing ``bar`` per task."""
     from distributed import as_completed
 
+    futures = list(futures)
     with contextlib.ExitStack() as stack:
         if bar is not None:
             stack.callback(bar.close)
-        for _ in as_completed(list(futures)):
+        # the client's own loop: it need not be the default client
+        for _ in as_completed(futures, loop=futures[0].client.loop if futures else None):
             if bar is not None:
                 bar.update(1)
 
