@@ -93,17 +93,16 @@ def split(count: int, parts: int) -> list[tuple[int, ...]]:
 
 
 def plan_blocks(S: int, R: int, n: int) -> list[Block]:
-    """About ``n`` blocks of the S x R runs, in order of their sweep points.
+    """At most ``n`` blocks of the S x R runs, in order of their sweep points.
 
     With at least ``n`` points: ``n`` runs of consecutive points, every seed in each
-    (the seeds of a point share their noise-free arithmetic, and a block's products are
-    widest that way).  With fewer points: one point a block, its seeds in
-    ``ceil(n / S)`` groups.
+    (fewer, wider blocks vectorise better).  With fewer points: one point a block, its
+    seeds in ``n // S`` groups.
     """
     n = max(1, min(n, S * R))
     if n <= S:
         return [Block((c[0], c[-1] + 1), tuple(range(R))) for c in split(S, n)]
-    groups = split(R, min(R, math.ceil(n / S)))
+    groups = split(R, min(R, n // S))
     return [Block((s, s + 1), g) for s in range(S) for g in groups]
 
 
