@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from numerics.core._validation import InputError, check_int, check_memory
+from numerics.training._allocator import freed_memory_kept, keep_freed_memory
 from numerics.training._config import TrainingConfig
 from numerics.training._loop import (
     Block,
@@ -116,14 +117,18 @@ def aligned(a: np.ndarray | None) -> np.ndarray | None:
     return None if a is None else np.require(a, requirements=["C", "A"])
 
 
-def _start_task(model, data, sigma2, config, seeds, labels) -> SeedStart:
+def _start_task(model, data, sigma2, config, seeds, labels, keep_memory) -> SeedStart:
     """A Dask task: :func:`numerics.training._loop.start_seeds` of a group of seeds."""
+    if keep_memory:  # as the calling process does (numerics/training/_allocator.py)
+        keep_freed_memory()
     with _training_context(None):
         return start_seeds(model, aligned(data), aligned(sigma2), config, seeds, labels)
 
 
-def _block_task(model, data, eval_data, sigma2, config, block, starts, labels, finish):
+def _block_task(model, data, eval_data, sigma2, config, block, starts, labels, finish, keep):
     """A Dask task: train one block and evaluate it; returns (parameters, evaluation)."""
+    if keep:  # as the calling process does (numerics/training/_allocator.py)
+        keep_freed_memory()
     lo, hi = block.points
     P = (hi - lo) * len(block.seeds)
     check_memory(f"training a block of {P} runs", P * model.run_bytes(config.batch_size))
@@ -191,14 +196,15 @@ def _on_cluster(client, n, model, data, eval_data, sigma2, config, finish, label
     # earlier sweep on the same data, whose release could remove it under this one.
     data_f = client.scatter(data, broadcast=True, hash=False)
     eval_f = None if eval_data is None else client.scatter(eval_data, broadcast=True, hash=False)
+    keep = freed_memory_kept()
     starts = [
-        client.submit(_start_task, model, data_f, sigma2, config, g, labels, pure=False)
+        client.submit(_start_task, model, data_f, sigma2, config, g, labels, keep, pure=False)
         for g in groups
     ]
     tasks = []
     for b in blocks:
         mine = [f for f, g in zip(starts, groups, strict=True) if set(g) & set(b.seeds)]
-        args = (model, data_f, eval_f, sigma2, config, b, mine, labels, finish)
+        args = (model, data_f, eval_f, sigma2, config, b, mine, labels, finish, keep)
         tasks.append(client.submit(_block_task, *args, pure=False))
     desc = f"{model.name} VAE sweep ({S * R} runs in {len(blocks)} Dask tasks)"
     wait_for(starts + tasks, progress_bar(len(starts) + len(tasks), config.progress, desc, "task"))

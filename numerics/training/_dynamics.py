@@ -45,7 +45,7 @@ from numerics.core._validation import (
     check_spectrum,
 )
 from numerics.training._distributed import aligned, cluster_options, map_blocks
-from numerics.training._linear import loss_and_grads
+from numerics.training._linear import batch_moments, loss_and_grads
 from numerics.training._loop import Adam
 
 OPTIMIZERS = ("gd", "adam")
@@ -268,9 +268,12 @@ def _run(params, optimum, y, sigma2, modes, model, optimizer, lr, steps) -> np.n
     """Distance of each run's perturbed block from the optimum ``optimum``, every step."""
     distance = np.empty((modes.size, steps))
     opt = Adam(lr=lr) if optimizer == "adam" else None
+    shared = batch_moments(y)  # every step trains on all rows: their moments once
     with threadpool_limits(1, user_api="blas"), np.errstate(over="ignore", invalid="ignore"):
         for t in range(steps):
-            _, grads = loss_and_grads(params, y, sigma2, None, with_loss=False, **model)
+            _, grads = loss_and_grads(
+                params, y, sigma2, None, with_loss=False, moments=shared, **model
+            )
             if opt is None:
                 for name, g in grads.items():
                     params[name] -= lr * g

@@ -129,9 +129,10 @@ def minibatches(n: int, batch_size: int, rng: np.random.Generator) -> Iterator[n
     permutation wait for the next epoch.  Which rows wait is random every epoch, so
     each row is equally likely in every batch: the stochastic gradient stays unbiased.
     """
-    if batch_size >= n:
+    if batch_size >= n:  # the whole data every step: the same array, so that the
+        everything = np.arange(n)  # batch (and what a model derives from it) is reused
         while True:
-            yield np.arange(n)
+            yield everything
     while True:
         order = rng.permutation(n)
         for start in range(0, n - batch_size + 1, batch_size):
@@ -338,9 +339,11 @@ class _Run:
         opt = Adam(lr=config.lr)
         losses = np.empty((CHECK_EVERY, phase.sigma2.size))
         first = 1  # the step of losses[0]
+        idx = batch = None
         for t in range(1, phase.steps + 1):
-            idx = next(self.batches)
-            batch = self.data[idx]
+            last, idx = idx, next(self.batches)
+            if idx is not last:  # full batches: the same rows every step, copied once
+                batch = self.data[idx]
             shape = model.noise_shape(idx.size)
             eps = None
             if shape is not None:  # seed r's draws serve every sweep point of seed r
