@@ -7,7 +7,9 @@ cluster (``distributed.LocalCluster``, single-threaded worker processes) is star
 per worker count before the clock runs; its start is reported on its own.  Each time is
 the best of ``--repeats`` runs, taken round-robin so a slow spell of a shared machine
 hits every side alike, and every cluster run must equal the baseline bit for bit
-(``identical``: KL, F, informations and every trained parameter).
+(``identical``: KL, F, informations and every trained parameter).  Like the command
+line, the benchmark keeps freed memory in its process (:mod:`numerics.training._allocator`),
+and the sweep tasks do the same on the workers.
 
 On the bundled digits (1797 x 64), k = 4 latents, sigma'^2 log-spaced over [80, 220]:
 
@@ -21,11 +23,13 @@ Run ``python -m benchmarks sweep-dask`` (64 points; about 3 minutes) or add ``--
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import time
 
 import numpy as np
 
+from numerics.training._allocator import keep_freed_memory
 from numerics.training._linear import train_linear_sweep
 from numerics.training._mlp import train_mlp_sweep
 
@@ -90,16 +94,16 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         if name not in TRAINERS:
             parser.error(f"unknown trainer {name!r}: expected one of {', '.join(TRAINERS)}")
-    clusters, clients, started = [], {}, {}
-    try:
+    keep_freed_memory()  # as the command line does, here and (through it) on the workers
+    with contextlib.ExitStack() as stack:
+        clients, started = {}, {}
         for n in (1, 2):
             t0 = time.perf_counter()
-            cluster = distributed.LocalCluster(
-                n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
-                silence_logs=logging.CRITICAL,
-            )  # fmt: skip
-            clusters.append(cluster)
-            clients[n] = distributed.Client(cluster, set_as_default=False)
+            options = dict(threads_per_worker=1, processes=True, dashboard_address=":0")
+            cluster = stack.enter_context(
+                distributed.LocalCluster(n_workers=n, silence_logs=logging.CRITICAL, **options)
+            )
+            clients[n] = stack.enter_context(distributed.Client(cluster, set_as_default=False))
             started[n] = time.perf_counter() - t0
         print(
             f"sweep-dask: VAEs on digits {X.shape[0]} x {X.shape[1]}, k = 4, {points} sigma2 "
@@ -116,11 +120,6 @@ def main(argv: list[str] | None = None) -> int:
                 f"{name:<8}{steps:>7}{row['process']:>11.2f}{row[1]:>12.2f}{row[2]:>13.2f}"
                 f"{row[1] / row[2]:>7.2f}x{row['process'] / row[2]:>13.2f}x  {row['identical']}"
             )
-    finally:
-        for client in clients.values():
-            client.close()
-        for cluster in clusters:
-            cluster.close()
     print("(mlp steps: the anchor and the sweep phase each; the anchor is one task, so it does "
           "not scale with workers)")  # fmt: skip
     return 0
