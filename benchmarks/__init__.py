@@ -8,4 +8,5 @@ Each benchmark is a module of this package with a ``main(argv)`` function; regis
 REGISTRY = {
     "spectra": "benchmarks.spectra",
     "sweep": "benchmarks.sweep",
+    "sweep-dask": "benchmarks.sweep_dask",
 }

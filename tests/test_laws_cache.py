@@ -92,3 +92,21 @@ def test_cache_location(monkeypatch, tmp_path):
     monkeypatch.delenv("VAE_COLLAPSE_CACHE")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     assert cache_dir() == tmp_path / "vae-collapse"
+
+
+def test_a_cached_document_is_the_rendered_derivation_and_is_not_derived_again(cache, monkeypatch):
+    assert laws.derivation_document("learnable", derive_missing=False) is None  # empty cache
+    first = laws.derivation_document("learnable")  # derives, renders and writes the file
+    (written,) = cache.glob("document-learnable-*.pickle")
+    assert first.lstrip().startswith("\\documentclass") and "learnable" in first.lower()
+
+    def no_derivation(spec):
+        raise AssertionError("derived although a matching cache file exists")
+
+    monkeypatch.setattr(laws, "derive", no_derivation)
+    assert laws.derivation_document("learnable") == first
+    assert laws.derivation_document("learnable", derive_missing=False) == first
+    # Another theory: the file does not match, so the document would be derived again.
+    monkeypatch.setattr(laws, "_source_key", lambda name: "an-edited-theory")
+    assert laws.derivation_document("learnable", derive_missing=False) is None
+    assert written.exists()

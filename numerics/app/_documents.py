@@ -10,14 +10,15 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
 from numerics.app._output import OutputFolder
+from numerics.core._bridge import derivation_document
 from numerics.core._validation import InputError
-from theory import LinearVAE, all_models, derive
-from theory.document import render
+from theory import LinearVAE, all_models
 
 
 def _render_group(specs: tuple[LinearVAE, ...]) -> list[str]:
-    """Documents of models that share a per-mode derivation, derived once in one process."""
-    return [render(derive(spec)) for spec in specs]
+    """Documents of models that share a per-mode derivation, derived once in one process
+    (and kept in the disk cache, :func:`numerics.core._bridge.derivation_document`)."""
+    return [derivation_document(spec) for spec in specs]
 
 
 def _groups(models: tuple[LinearVAE, ...]) -> list[tuple[LinearVAE, ...]]:
@@ -31,21 +32,22 @@ def _groups(models: tuple[LinearVAE, ...]) -> list[tuple[LinearVAE, ...]]:
 def render_all(parallel: bool = True) -> dict[str, str]:
     """LaTeX source of every model's derivation (``theory.all_models()``), keyed by file stem.
 
-    Models with different per-mode problems are independent, so with ``parallel`` each
-    group is derived in its own process (at most one per core).
+    Documents come from the disk cache when the theory has not changed since they were
+    rendered (:func:`numerics.core._bridge.derivation_document`).  The others are
+    derived: models with different per-mode problems are independent, so with
+    ``parallel`` each group is derived in its own process (at most one per core).
     """
-    groups = _groups(all_models())
+    texts = {m.name: derivation_document(m, derive_missing=False) for m in all_models()}
+    groups = [g for g in _groups(all_models()) if any(texts[m.name] is None for m in g)]
     workers = min(len(groups), os.cpu_count() or 1)
     if parallel and workers > 1:
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            texts = list(pool.map(_render_group, groups))
+            rendered = list(pool.map(_render_group, groups))
     else:
-        texts = [_render_group(g) for g in groups]
-    return {
-        spec.name: text
-        for group, rendered in zip(groups, texts, strict=True)
-        for spec, text in zip(group, rendered, strict=True)
-    }
+        rendered = [_render_group(g) for g in groups]
+    for group, documents in zip(groups, rendered, strict=True):
+        texts.update({spec.name: text for spec, text in zip(group, documents, strict=True)})
+    return texts
 
 
 def latex_compiler() -> str | None:

@@ -7,6 +7,7 @@ expected) and exit status 2; nothing is printed on stdout in that case.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from fractions import Fraction
@@ -97,7 +98,10 @@ def _spectrum(text: str) -> list[Fraction]:
     return values
 
 
-def _add_source_options(p: argparse.ArgumentParser, required: bool = True) -> None:
+def _add_source_options(
+    p: argparse.ArgumentParser, required: bool = True, sweep: bool = False
+) -> None:
+    """SOURCE options; with ``sweep``, --scheduler and --workers spread a training sweep."""
     src = p.add_argument_group("source (one of)")
     group = src.add_mutually_exclusive_group(required=required)
     group.add_argument(
@@ -123,25 +127,30 @@ def _add_source_options(p: argparse.ArgumentParser, required: bool = True) -> No
     src.add_argument(
         "--scale", type=_number, default=None, help="multiply the data by this factor first"
     )
+    what = (
+        "train the sweep in blocks of points and seeds, one a Dask task (the same numbers)"
+        if sweep
+        else "compute the covariance"
+    )
     src.add_argument(
         "--scheduler",
         metavar="ADDRESS",
         default=None,
-        help="compute the covariance on the running Dask scheduler at ADDRESS "
-        "(e.g. tcp://10.0.0.1:8786), for --data",
+        help=f"{what} on the running Dask scheduler at ADDRESS (e.g. tcp://10.0.0.1:8786)"
+        + ("" if sweep else ", for --data"),
     )
     src.add_argument(
         "--workers",
         metavar="N",
         type=int,
         default=None,
-        help="compute the covariance on a local Dask cluster of N worker processes, for "
-        "--data (chunked stores use one per CPU by default)",
+        help=f"{what} on a local Dask cluster of N worker processes"
+        + ("" if sweep else ", for --data (chunked stores use one per CPU by default)"),
     )
 
 
-def _add_model_options(p: argparse.ArgumentParser) -> None:
-    _add_source_options(p)
+def _add_model_options(p: argparse.ArgumentParser, sweep: bool = False) -> None:
+    _add_source_options(p, sweep=sweep)
     p.add_argument(
         "--beta", type=_exact, default=Fraction(1), help="KL weight beta > 0 (default 1)"
     )
@@ -255,7 +264,7 @@ def _map_parser(p: argparse.ArgumentParser) -> None:
 
 
 def _train_parser(p: argparse.ArgumentParser) -> None:
-    _add_source_options(p)
+    _add_source_options(p, sweep=True)
     p.add_argument("--model", choices=("linear", "mlp"), default="linear", help="architecture")
     p.add_argument(
         "--beta", type=_exact, default=Fraction(1), help="KL weight beta > 0 (default 1)"
@@ -309,7 +318,7 @@ def _add_optimiser_options(p: argparse.ArgumentParser) -> None:
 
 
 def _dynamics_parser(p: argparse.ArgumentParser) -> None:
-    _add_model_options(p)
+    _add_model_options(p, sweep=True)
     p.add_argument("--sigma2-range", type=_range, default=None, metavar="LO:HI", help="sweep range")
     p.add_argument(
         "--points", type=int, default=41, help="log-spaced sweep points (default 41; six "
@@ -435,6 +444,40 @@ def _data(args: argparse.Namespace) -> Source:
     return from_data(
         args.data, args.moment, args.scale, scheduler=args.scheduler, workers=args.workers
     )
+
+
+def _sweep_client(args: argparse.Namespace) -> contextlib.AbstractContextManager:
+    """The Dask client ``train`` and ``dynamics`` spread their sweep over (None: this
+    process); the options are checked and a scheduler reached before any data are read."""
+    from numerics.training._distributed import cluster_options
+
+    cluster = cluster_options(args.scheduler, args.workers)
+    if cluster is None:
+        return contextlib.nullcontext()
+    from numerics.spectra._dask import dask_client
+
+    return dask_client(cluster.scheduler, cluster.workers)
+
+
+def _sweep_source(args: argparse.Namespace, client) -> Source:
+    """The SOURCE of a sweep.  Data in memory keep the in-memory spectrum, so the
+    predictions (and the default sweep around them) are those of one process; only a
+    chunked store's spectrum is computed on the sweep's cluster."""
+    from numerics.data import is_chunked_source
+
+    if args.spectrum is not None:
+        if args.moment != "centred" or args.scale is not None:
+            raise UsageError("--moment and --scale apply to --data, not to --spectrum")
+        return from_spectrum(args.spectrum)
+    chunked = client is not None and is_chunked_source(args.data)
+    return from_data(args.data, args.moment, args.scale, scheduler=client if chunked else None)
+
+
+def _where(client) -> str:
+    """`` on N Dask workers`` for the summary line (empty in this process)."""
+    if client is None:
+        return ""
+    return f" on {len(client.scheduler_info().get('workers', {}))} Dask workers"
 
 
 def _run_threshold(args: argparse.Namespace) -> None:
@@ -750,13 +793,13 @@ def _train_options(args: argparse.Namespace) -> tuple[np.ndarray | None, dict]:
     return grid, options
 
 
-def _print_training(report, source: Source) -> None:
+def _print_training(report, source: Source, where: str = "") -> None:
     _print_record(source)
     n_seeds = len(report.sweep.seeds)
     print(
         f"{'MLP' if report.sweep.model == 'mlp' else 'linear'} VAE, "
         f"{len(report.sweep.sigma2)} sweep points x {n_seeds} seed{'s' if n_seeds > 1 else ''} "
-        f"in {report.sweep.seconds:.1f} s"
+        f"in {report.sweep.seconds:.1f} s{where}"
     )
     residual = {r.rank: r.critical_sigma2 for r in report.residual or []}
     print(
@@ -787,20 +830,16 @@ def _run_train(args: argparse.Namespace) -> None:
         from numerics.app._writers import check_posterior_target, write_posterior
 
         export = check_posterior_target(*args.export_posterior)
-    source = _data(args)
-    X = np.asarray(source.dataset.X, dtype=float) * source.scale
-    keep_freed_memory()  # training temporaries without page faults (training/_allocator.py)
-    report = train_and_measure(
-        X,
-        model=args.model,
-        sigma2=grid,
-        points=args.points,
-        beta=float(args.beta),
-        latent_dim=args.latent_dim,
-        data=source.record,
-        eigenvalues=source.eigenvalues,
-        **options,
-    )
+    with _sweep_client(args) as client:
+        source = _sweep_source(args, client)
+        X = np.asarray(source.dataset.X, dtype=float) * source.scale
+        keep_freed_memory()  # training temporaries without page faults (training/_allocator.py)
+        report = train_and_measure(
+            X, model=args.model, sigma2=grid, points=args.points, beta=float(args.beta),
+            latent_dim=args.latent_dim, data=source.record, eigenvalues=source.eigenvalues,
+            scheduler=client, **options,
+        )  # fmt: skip
+        where = _where(client)
     paths = write_training(report, args.out) if args.out is not None else []
     if export is not None:
         path, point = write_posterior(report.sweep, X, *export)
@@ -808,39 +847,23 @@ def _run_train(args: argparse.Namespace) -> None:
     if args.json:
         print(strict_json(report.to_dict()))
         return
-    _print_training(report, source)
+    _print_training(report, source, where)
     for path in paths:
         print(path)
 
 
 def _run_dynamics(args: argparse.Namespace) -> None:
-    from numerics.core._optimum import thresholds
-    from numerics.training._dynamics import default_sweep, relaxation_sweep
-
     if args.points < 2:
         raise InputError(f"--points {args.points}: expected at least 2 sweep points")
-    lo, hi = (
-        check_range("--sigma2-range", *args.sigma2_range) if args.sigma2_range else (None, None)
-    )
+    if args.sigma2_range:
+        check_range("--sigma2-range", *args.sigma2_range)
     if args.out is not None:
         from numerics.app._writers import DYNAMICS_FILES
 
         OutputFolder(args.out).check(DYNAMICS_FILES)
-    source = _source(args)
-    m = _floats(_model(args, source.eigenvalues.size))
-    model = m.pop("model")
-    if m["zeta2"] is not None and (model.spec.anisotropic or m["zeta2"] != m["eta2"]):
-        raise UsageError(
-            f"--encoder-variance fixed:{','.join(str(z) for z in args.encoder_variance[1])}: "
-            "the dynamics trainer fixes the encoder variance at the prior variance; use fixed"
-        )
-    critical = thresholds(source.eigenvalues, float(args.beta), **m)
-    grid = default_sweep(np.array(critical.critical_sigma2), args.points, lo, hi)
-    result = relaxation_sweep(
-        source.eigenvalues, grid, beta=float(args.beta), latent_dim=m["latent_dim"],
-        encoder_variance=m["encoder_variance"], eta2=m["eta2"], optimizer=args.optimizer,
-        lr=args.lr, steps=args.steps,
-    )  # fmt: skip
+    with _sweep_client(args) as client:
+        source = _sweep_source(args, client)
+        result = _relaxation(args, source, client)
     paths = []
     if args.out is not None:
         from numerics.app._writers import write_dynamics
@@ -853,6 +876,30 @@ def _run_dynamics(args: argparse.Namespace) -> None:
     _print_dynamics(result)
     for path in paths:
         print(path)
+
+
+def _relaxation(args: argparse.Namespace, source: Source, client):
+    """The relaxation sweep of ``dynamics`` (on ``client``'s cluster unless None)."""
+    from numerics.core._optimum import thresholds
+    from numerics.training._dynamics import default_sweep, relaxation_sweep
+
+    lo, hi = (
+        check_range("--sigma2-range", *args.sigma2_range) if args.sigma2_range else (None, None)
+    )
+    m = _floats(_model(args, source.eigenvalues.size))
+    model = m.pop("model")
+    if m["zeta2"] is not None and (model.spec.anisotropic or m["zeta2"] != m["eta2"]):
+        raise UsageError(
+            f"--encoder-variance fixed:{','.join(str(z) for z in args.encoder_variance[1])}: "
+            "the dynamics trainer fixes the encoder variance at the prior variance; use fixed"
+        )
+    critical = thresholds(source.eigenvalues, float(args.beta), **m)
+    grid = default_sweep(np.array(critical.critical_sigma2), args.points, lo, hi)
+    return relaxation_sweep(
+        source.eigenvalues, grid, beta=float(args.beta), latent_dim=m["latent_dim"],
+        encoder_variance=m["encoder_variance"], eta2=m["eta2"], optimizer=args.optimizer,
+        lr=args.lr, steps=args.steps, scheduler=client,
+    )  # fmt: skip
 
 
 def _print_dynamics(result) -> None:

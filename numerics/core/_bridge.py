@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import sympy as sp
@@ -516,41 +517,74 @@ def _spec(model: str | LinearVAE) -> LinearVAE:
     return model if isinstance(model, LinearVAE) else linear_vae(model)
 
 
-def _cached(kind: str, name: str, derived) -> dict:
-    """Expressions of ``kind`` for model ``name``: from the disk cache when it matches,
-    else ``derived()``, written atomically for the next process.
-
-    A missing, stale (other key), unreadable or corrupt cache file is not an error:
-    the expressions are derived and the file is (re)written when possible.
-    """
+def _cache_file(kind: str, name: str) -> Path | None:
+    """The cache file of ``kind`` for model ``name`` (None: caching is off)."""
     folder = cache_dir()
-    if folder is None:
-        return derived()
-    path = folder / f"{kind}-{name}-{_source_key(name)}.pickle"
+    return None if folder is None else folder / f"{kind}-{name}-{_source_key(name)}.pickle"
+
+
+def _load(path: Path) -> Any:
+    """What ``path`` holds, or None when it is missing, unreadable or corrupt."""
     try:
         # Rebuild each expression from its stored arguments as they are: evaluating
         # again would redistribute numbers (c (a + b) -> c a + c b), which is equal but
         # not the same tree, and the tree is what stable_form arranged.
         with open(path, "rb") as f, sp.evaluate(False):
             return pickle.load(f)
-    except Exception:  # no cache yet, or a damaged one: derive below
-        pass
-    expressions = derived()
+    except Exception:  # no cache yet, or a damaged one: the caller derives
+        return None
+
+
+def _store(path: Path, kind: str, name: str, value: Any) -> None:
+    """Write ``value`` to ``path`` atomically and remove the model's stale files."""
     scratch = None
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
         # Write then rename: a concurrent reader sees the old file or the whole new one.
-        with tempfile.NamedTemporaryFile("wb", dir=folder, delete=False) as f:
+        with tempfile.NamedTemporaryFile("wb", dir=path.parent, delete=False) as f:
             scratch = Path(f.name)
-            pickle.dump(expressions, f)
+            pickle.dump(value, f)
         os.replace(scratch, path)
-        for stale in folder.glob(f"{kind}-{name}-*.pickle"):
+        for stale in path.parent.glob(f"{kind}-{name}-*.pickle"):
             if stale != path:  # from an earlier version of the theory
                 stale.unlink(missing_ok=True)
     except OSError:  # read-only home, full disk: run without the cache
         if scratch is not None:
             scratch.unlink(missing_ok=True)  # a half-written file, if the rename failed
-    return expressions
+
+
+def _cached(kind: str, name: str, derived) -> Any:
+    """Expressions of ``kind`` for model ``name``: from the disk cache when it matches,
+    else ``derived()``, written atomically for the next process.
+
+    A missing, stale (other key), unreadable or corrupt cache file is not an error:
+    the expressions are derived and the file is (re)written when possible.
+    """
+    path = _cache_file(kind, name)
+    if path is None:
+        return derived()
+    value = _load(path)
+    if value is None:
+        value = derived()
+        _store(path, kind, name, value)
+    return value
+
+
+def derivation_document(model: str | LinearVAE, derive_missing: bool = True) -> str | None:
+    """The LaTeX derivation of ``model`` (:func:`theory.document.render` of its
+    :func:`theory.derive`), kept in the disk cache like the laws and under the same key.
+
+    Rendering derives the whole model again (6-10 s of SymPy per model); the document is
+    a function of the theory's source and SymPy's version alone, which the key holds.
+    With ``derive_missing=False``, None when it is not in the cache.
+    """
+    from theory.document import render
+
+    spec = _spec(model)
+    if derive_missing:
+        return _cached("document", spec.name, lambda: render(derive(spec)))
+    path = _cache_file("document", spec.name)
+    return None if path is None else _load(path)
 
 
 def law_expressions(model: str | LinearVAE) -> dict:

@@ -44,7 +44,8 @@ from numerics.core._validation import (
     check_sigma2_sweep,
     check_spectrum,
 )
-from numerics.training._linear import loss_and_grads
+from numerics.training._distributed import aligned, cluster_options, map_blocks
+from numerics.training._linear import batch_moments, loss_and_grads
 from numerics.training._loop import Adam
 
 OPTIMIZERS = ("gd", "adam")
@@ -267,9 +268,12 @@ def _run(params, optimum, y, sigma2, modes, model, optimizer, lr, steps) -> np.n
     """Distance of each run's perturbed block from the optimum ``optimum``, every step."""
     distance = np.empty((modes.size, steps))
     opt = Adam(lr=lr) if optimizer == "adam" else None
+    shared = batch_moments(y)  # every step trains on all rows: their moments once
     with threadpool_limits(1, user_api="blas"), np.errstate(over="ignore", invalid="ignore"):
         for t in range(steps):
-            _, grads = loss_and_grads(params, y, sigma2, None, with_loss=False, **model)
+            _, grads = loss_and_grads(
+                params, y, sigma2, None, with_loss=False, moments=shared, **model
+            )
             if opt is None:
                 for name, g in grads.items():
                     params[name] -= lr * g
@@ -277,6 +281,21 @@ def _run(params, optimum, y, sigma2, modes, model, optimizer, lr, steps) -> np.n
                 opt.step(params, grads)
             distance[:, t] = np.linalg.norm(_block(params, modes) - optimum, axis=1)
     return distance
+
+
+def _measure(params, optimum, y, sigma2, modes, model, optimizer, lr, steps, d0) -> np.ndarray:
+    """Measured relaxation steps of each run: the decay time (gd) or the 1/e time (adam)."""
+    distance = _run(params, optimum, y, sigma2, modes, model, optimizer, lr, steps)
+    if optimizer == "gd":
+        return _measured_tau(distance, d0)
+    return _one_over_e_time(distance, d0)
+
+
+def _measure_task(params, optimum, y, sigma2, modes, model, optimizer, lr, steps, d0):
+    """:func:`_measure` of a block of runs on a Dask worker (arrays realigned there)."""
+    params = {name: aligned(w) for name, w in params.items()}
+    arrays = (aligned(a) for a in (optimum, y, sigma2, modes))
+    return _measure(params, *arrays, model, optimizer, lr, steps, aligned(d0))
 
 
 def predicted_tau(laws, rel, lam, sigma2, beta, eta2, scale, lr) -> np.ndarray:
@@ -324,6 +343,9 @@ def relaxation_sweep(
     lr: float | None = None,
     steps: int = 20_000,
     seed: int = 0,
+    scheduler: Any = None,
+    workers: int | None = None,
+    blocks: int | None = None,
 ) -> DynamicsResult:
     """Relaxation times of every mode at every sweep point, measured and predicted.
 
@@ -346,6 +368,12 @@ def relaxation_sweep(
         Steps per run.
     seed : int
         Seed of the perturbations.
+    scheduler, workers, blocks
+        Train on a Dask cluster instead of in this process: the running scheduler at
+        ``scheduler`` (an address or a ``distributed.Client``) or a local cluster of
+        ``workers`` processes, in ``blocks`` tasks of consecutive sweep points (default one
+        per worker thread).  The perturbations are drawn here and every run's arithmetic
+        is its own, so the result is bit for bit the same.
     """
     lam = check_spectrum(eigenvalues)
     s = check_sigma2_sweep(sigma2)
@@ -354,6 +382,7 @@ def relaxation_sweep(
     variant = check_encoder_variance(encoder_variance)
     optimizer = check_choice("optimizer", optimizer, OPTIMIZERS)
     steps = check_int("steps", steps, 10)
+    cluster = cluster_options(scheduler, workers, blocks)
     if not lam[0] > 0:
         raise InputError("every eigenvalue is 0: there is no transition to relax across")
     laws, rel = compiled_laws(variant), relaxation_laws(variant)
@@ -369,14 +398,18 @@ def relaxation_sweep(
     )
     S = s.size
     model = dict(beta=beta, eta2=eta2, variant=variant, scale=scale, method="moments")
-    distance = _run(
-        runs, optimum, _design(lam, scale), np.repeat(s, k), modes, model, optimizer, lr, steps
-    )
-    d0 = np.linalg.norm(kick, axis=1)
-    if optimizer == "gd":
-        measured = _measured_tau(distance, d0).reshape(S, k)
-    else:
-        measured = _one_over_e_time(distance, d0).reshape(S, k)
+    y, s_runs, d0 = _design(lam, scale), np.repeat(s, k), np.linalg.norm(kick, axis=1)
+    if cluster is None:
+        measured = _measure(runs, optimum, y, s_runs, modes, model, optimizer, lr, steps, d0)
+    else:  # blocks of whole sweep points, run p = i * k + j
+
+        def block(lo: int, hi: int) -> tuple:
+            r = slice(lo * k, hi * k)
+            part = {name: w[r] for name, w in runs.items()}
+            return part, optimum[r], y, s_runs[r], modes[r], model, optimizer, lr, steps, d0[r]
+
+        measured = np.concatenate(map_blocks(cluster, S, _measure_task, block))
+    measured = measured.reshape(S, k)
     predicted = np.full((S, k), np.nan)
     curve = np.geomspace(s[0], s[-1], 600)
     curve_tau = np.full((curve.size, k), np.nan)

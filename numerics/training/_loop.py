@@ -34,7 +34,18 @@ MIN_RUN_BYTES = 1024
 
 
 class TrainingDiverged(ArithmeticError):
-    """A sweep point produced NaN or inf; the message names the point and the step."""
+    """A sweep point produced NaN or inf; the message names the point and the step.
+
+    ``step`` is that step (None if unknown): of the blocks of a sweep trained on a
+    cluster, the one that diverged first is reported.
+    """
+
+    def __init__(self, message: str, step: int | None = None) -> None:
+        super().__init__(message)
+        self.step = step
+
+    def __reduce__(self):  # pickled with its step (it travels back from Dask workers)
+        return type(self), (str(self), self.step)
 
 
 @dataclass
@@ -118,9 +129,10 @@ def minibatches(n: int, batch_size: int, rng: np.random.Generator) -> Iterator[n
     permutation wait for the next epoch.  Which rows wait is random every epoch, so
     each row is equally likely in every batch: the stochastic gradient stays unbiased.
     """
-    if batch_size >= n:
+    if batch_size >= n:  # the whole data every step: the same array, so that the
+        everything = np.arange(n)  # batch (and what a model derives from it) is reused
         while True:
-            yield np.arange(n)
+            yield everything
     while True:
         order = rng.permutation(n)
         for start in range(0, n - batch_size + 1, batch_size):
@@ -137,7 +149,8 @@ def check_finite(values: np.ndarray, step: int, labels: list[str]) -> None:
         p = int(np.flatnonzero(bad)[0])
         raise TrainingDiverged(
             f"training diverged at {labels[p]} at step {step} (non-finite loss or "
-            f"parameters; {int(bad.sum())} of {bad.size} sweep points): lower --lr"
+            f"parameters; {int(bad.sum())} of {bad.size} sweep points): lower --lr",
+            step,
         )
 
 
@@ -146,15 +159,15 @@ def sweep_labels(sigma2: np.ndarray, seeds: tuple[int, ...]) -> list[str]:
     return [f"sigma2={s:g}, seed {r}" for s in sigma2 for r in seeds]
 
 
-def progress_bar(total: int, enabled: bool, desc: str):
-    """A tqdm bar over ``total`` steps, or None when disabled or tqdm is missing."""
+def progress_bar(total: int, enabled: bool, desc: str, unit: str = "step"):
+    """A tqdm bar over ``total`` steps (or ``unit``), or None when disabled or tqdm is missing."""
     if not enabled:
         return None
     try:
         from tqdm.auto import tqdm
     except ImportError:  # optional: no bar without tqdm
         return None
-    return tqdm(total=total, desc=desc, unit="step", leave=False)
+    return tqdm(total=total, desc=desc, unit=unit, leave=False)
 
 
 def seed_noise(
@@ -176,15 +189,38 @@ def seed_noise(
     return np.broadcast_to(draws, (n_sigma2, *draws.shape)).reshape(-1, *shape)
 
 
-def eval_chunks(n: int, row_cost: int, budget: int = 1 << 24) -> Iterator[slice]:
-    """Row slices for an evaluation on all data: at most ``budget`` floats of temporaries.
+def per_run_dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """sum(a[p] * b[p]) for every run p, (P,): each run's elements summed in C order.
 
-    ``row_cost`` is the number of floats one data row costs over the whole sweep (e.g.
-    P times the widest layer); both trainers evaluate in chunks chosen this way.
+    The sum of a row of the product laid out contiguously is the same however many runs
+    there are (unlike einsum, whose iteration and buffering depend on the whole shape,
+    or a matrix-vector product over the runs, whose BLAS kernel blocks them).
     """
-    rows = max(1, min(n, budget // max(row_cost, 1)))
+    prod = np.multiply(a, b)
+    return prod.reshape(prod.shape[0], -1).sum(axis=1)
+
+
+#: Floats of one run's temporaries in an evaluation on all data (a row chunk), and of
+#: all runs evaluated together (see :func:`eval_chunks`).
+EVAL_RUN_FLOATS = 1 << 20
+EVAL_FLOATS = 1 << 24
+
+
+def eval_chunks(n: int, row_cost: int, runs: int) -> Iterator[tuple[slice, list[slice]]]:
+    """Row chunks of an evaluation on all data, each with the groups of runs to evaluate.
+
+    ``row_cost`` is the number of floats one data row costs one run (e.g. its widest
+    layer).  A chunk has ``EVAL_RUN_FLOATS / row_cost`` rows, whatever the number of
+    runs, so every run sums over the same chunks in the same order however many runs
+    are evaluated with it (a block of a sweep on a Dask worker gives what the whole
+    sweep gives); the runs are taken in groups whose temporaries stay below
+    ``EVAL_FLOATS``.  Both trainers evaluate this way.
+    """
+    rows = max(1, min(n, EVAL_RUN_FLOATS // max(row_cost, 1)))
+    group = max(1, EVAL_FLOATS // (rows * max(row_cost, 1)))
+    groups = [slice(g, min(runs, g + group)) for g in range(0, runs, group)]
     for start in range(0, n, rows):
-        yield slice(start, min(n, start + rows))
+        yield slice(start, min(n, start + rows)), groups
 
 
 class SweepModel(Protocol):
@@ -257,17 +293,33 @@ class _Phase:
 
 
 class _Run:
-    """State shared by the phases of one sweep: data, noise, batches, the bar."""
+    """State shared by the phases of one sweep: data, noise, batches, the bar.
 
-    def __init__(self, model: SweepModel, data: np.ndarray, config: TrainingConfig, bar) -> None:
+    ``rngs`` are the noise generators of the runs' seeds; the minibatch stream starts
+    ``skip`` batches in (a block of the sweep phase after a warm-start anchor trained
+    elsewhere: the batches are cheap to replay, and replaying them is what makes the
+    block's batches those of the whole sweep).
+    """
+
+    def __init__(
+        self,
+        model: SweepModel,
+        data: np.ndarray,
+        config: TrainingConfig,
+        bar,
+        rngs: list[np.random.Generator],
+        skip: int = 0,
+    ) -> None:
         self.model = model
         self.data = data
         self.config = config
         self.bar = bar
-        self.rngs = [np.random.default_rng(r) for r in config.seeds]
+        self.rngs = rngs
         self.batches = minibatches(
             data.shape[0], config.batch_size, np.random.default_rng([config.batch_seed, 1])
         )
+        for _ in range(skip):
+            next(self.batches)
 
     def beta_at(self, t: int, phase: _Phase) -> float:
         """KL weight at step t: linear warm-up from kl_warmup_from * beta over kl_warmup."""
@@ -287,9 +339,11 @@ class _Run:
         opt = Adam(lr=config.lr)
         losses = np.empty((CHECK_EVERY, phase.sigma2.size))
         first = 1  # the step of losses[0]
+        idx = batch = None
         for t in range(1, phase.steps + 1):
-            idx = next(self.batches)
-            batch = self.data[idx]
+            last, idx = idx, next(self.batches)
+            if idx is not last:  # full batches: the same rows every step, copied once
+                batch = self.data[idx]
             shape = model.noise_shape(idx.size)
             eps = None
             if shape is not None:  # seed r's draws serve every sweep point of seed r
@@ -327,6 +381,138 @@ class _Run:
             check_finite(window[int(bad[0])], start + int(bad[0]), labels)
 
 
+@dataclass(frozen=True)
+class Block:
+    """Runs of a sweep trained together: sweep points ``points`` x the seeds ``seeds``.
+
+    ``seeds`` are indices into ``config.seeds``; the block's own runs are numbered
+    q = i * len(seeds) + j for its i-th point and j-th seed, like the whole sweep's.
+    """
+
+    points: tuple[int, int]  # [start, stop) of the sweep points
+    seeds: tuple[int, ...]
+
+    def runs(self, n_seeds: int) -> np.ndarray:
+        """The block's runs in the whole sweep's numbering p = s * R + r, in block order."""
+        s = np.arange(*self.points)
+        return (s[:, None] * n_seeds + np.asarray(self.seeds)[None, :]).ravel()
+
+
+@dataclass
+class SeedStart:
+    """Where the sweep phase of some seeds starts: their parameters (the trained anchor
+    with a warm start, else the initial ones), one row per seed, and the state of each
+    seed's noise generator at that point (a plain dict: every block rebuilds its own)."""
+
+    seeds: tuple[int, ...]  # indices into config.seeds
+    params: dict[str, np.ndarray]
+    rng_states: list[dict[str, Any]]
+
+    def generators(self, seeds: tuple[int, ...]) -> list[np.random.Generator]:
+        """Fresh generators of ``seeds`` (a subset of this start's), in their states here."""
+        out = []
+        for i in seeds:
+            rng = np.random.Generator(np.random.PCG64())
+            rng.bit_generator.state = self.rng_states[self.seeds.index(i)]
+            out.append(rng)
+        return out
+
+    @classmethod
+    def merge(cls, starts: list[SeedStart]) -> SeedStart:
+        """One start holding the seeds of all ``starts``."""
+        return cls(
+            tuple(i for st in starts for i in st.seeds),
+            {name: np.concatenate([st.params[name] for st in starts]) for name in starts[0].params},
+            [state for st in starts for state in st.rng_states],
+        )
+
+    def rows(self, seeds: tuple[int, ...]) -> dict[str, np.ndarray]:
+        """The parameters of ``seeds``, one row each, in that order."""
+        pick = [self.seeds.index(i) for i in seeds]
+        return {name: w[pick] for name, w in self.params.items()}
+
+
+@contextlib.contextmanager
+def _training_context(bar) -> Iterator[None]:
+    """One BLAS thread, expected floating-point errors silenced, the bar closed at the end."""
+    with contextlib.ExitStack() as stack:
+        if bar is not None:
+            stack.callback(bar.close)
+        # The products are small (P x B x width) and many: BLAS threads mostly contend on
+        # 2 cores (3-4x slower on a loaded machine), so use one.
+        stack.enter_context(threadpool_limits(1, user_api="blas"))
+        # Overflow is expected when training diverges; it is detected and reported.
+        stack.enter_context(np.errstate(over="ignore", invalid="ignore", divide="ignore"))
+        yield
+
+
+def start_seeds(
+    model: SweepModel,
+    data: np.ndarray,
+    sigma2: np.ndarray,
+    config: TrainingConfig,
+    seeds: tuple[int, ...],
+    labels_sigma2: np.ndarray | None = None,
+    bar=None,
+) -> SeedStart:
+    """Initialise the runs of ``seeds`` (indices into ``config.seeds``) and, with a warm
+    start, train their anchor at ``sigma2[0]``: the first phase of :func:`train_sweep`.
+
+    Each seed draws from its own generator only, so a seed's start does not depend on
+    the other seeds trained with it.
+    """
+    rngs = [np.random.default_rng(config.seeds[i]) for i in seeds]
+    inits = [model.init(rng) for rng in rngs]
+    params = {name: np.concatenate([p[name] for p in inits]) for name in inits[0]}
+    if config.warm_start:
+        shown = sigma2 if labels_sigma2 is None else labels_sigma2
+        picked = tuple(config.seeds[i] for i in seeds)
+        labels = [f"{label} (the warm-start anchor)" for label in sweep_labels(shown[:1], picked)]
+        anchor = _Phase(
+            np.full(len(seeds), sigma2[0]), 1, config.anchor_steps, labels,
+            kl_warmup=config.kl_warmup, kl_warmup_from=config.kl_warmup_from,
+        )  # fmt: skip
+        params = _Run(model, data, config, bar, rngs).train(params, anchor)
+        params = {name: np.array(w) for name, w in params.items()}  # not views of theta
+    return SeedStart(tuple(seeds), params, [rng.bit_generator.state for rng in rngs])
+
+
+def train_block(
+    model: SweepModel,
+    data: np.ndarray,
+    sigma2: np.ndarray,
+    config: TrainingConfig,
+    block: Block,
+    start: SeedStart,
+    labels_sigma2: np.ndarray | None = None,
+    bar=None,
+) -> dict[str, np.ndarray]:
+    """The sweep phase of one block of runs, from its seeds' ``start``.
+
+    ``sigma2`` is the whole sweep; the block trains its points ``block.points`` and seeds
+    ``block.seeds``.  Returns the block's parameters, run q = i * len(seeds) + j.  The
+    minibatches and every seed's noise are those of the whole sweep, and every run's
+    arithmetic is its own (the models' products are batched over the runs), so the
+    block gives exactly what the same runs give inside the whole sweep.
+    """
+    lo, hi = block.points
+    S = hi - lo
+    shown = sigma2 if labels_sigma2 is None else labels_sigma2
+    picked = tuple(config.seeds[i] for i in block.seeds)
+    rows = start.rows(block.seeds)
+    params = {name: np.tile(w, (S,) + (1,) * (w.ndim - 1)) for name, w in rows.items()}
+    skip = config.anchor_steps if config.warm_start else 0
+    run = _Run(model, data, config, bar, start.generators(block.seeds), skip)
+    warmup = {} if config.warm_start else dict(
+        kl_warmup=config.kl_warmup, kl_warmup_from=config.kl_warmup_from
+    )  # fmt: skip
+    phase = _Phase(
+        np.repeat(sigma2[lo:hi], len(picked)), S, config.steps,
+        sweep_labels(shown[lo:hi], picked), **warmup,
+    )  # fmt: skip
+    return run.train(params, phase)
+
+
 def train_sweep(
     model: SweepModel,
     data: np.ndarray,
@@ -361,35 +547,21 @@ def train_sweep(
     TrainingDiverged
         A loss or parameter became NaN or inf; the message names the sweep point, the
         seed (and the anchor) and the first step at which it was seen.
+
+    Notes
+    -----
+    Two phases: :func:`start_seeds` (initialisation, and the anchor of a warm start) and
+    :func:`train_block` on one block of every run.  A Dask cluster runs the same two
+    functions on blocks of the sweep (:mod:`numerics.training._distributed`).
     """
     S, R = sigma2.size, len(config.seeds)
     check_memory(
         f"training {S} sweep points x {R} seeds", S * R * model.run_bytes(config.batch_size)
     )
-    shown = sigma2 if labels_sigma2 is None else labels_sigma2
     total = config.steps + (config.anchor_steps if config.warm_start else 0)
     bar = progress_bar(total, config.progress, f"{model.name} VAE sweep ({S * R} runs)")
-    with contextlib.ExitStack() as stack:
-        if bar is not None:
-            stack.callback(bar.close)
-        # The products are small (P x B x width) and many: BLAS threads mostly contend on
-        # 2 cores (3-4x slower on a loaded machine), so use one.
-        stack.enter_context(threadpool_limits(1, user_api="blas"))
-        # Overflow is expected when training diverges; it is detected and reported.
-        stack.enter_context(np.errstate(over="ignore", invalid="ignore", divide="ignore"))
-        run = _Run(model, data, config, bar)
-        inits = [model.init(rng) for rng in run.rngs]
-        params = {name: np.concatenate([p[name] for p in inits]) for name in inits[0]}
-        warmup = dict(kl_warmup=config.kl_warmup, kl_warmup_from=config.kl_warmup_from)
-        if config.warm_start:
-            labels = [
-                f"{label} (the warm-start anchor)"
-                for label in sweep_labels(shown[:1], config.seeds)
-            ]
-            anchor = _Phase(np.full(R, sigma2[0]), 1, config.anchor_steps, labels, **warmup)
-            params = run.train(params, anchor)
-            warmup = {}
-        # Seed r's parameters at every sweep point: p = s * R + r.
-        params = {name: np.tile(w, (S,) + (1,) * (w.ndim - 1)) for name, w in params.items()}
-        labels = sweep_labels(shown, config.seeds)
-        return run.train(params, _Phase(np.repeat(sigma2, R), S, config.steps, labels, **warmup))
+    every = tuple(range(R))
+    with _training_context(bar):
+        start = start_seeds(model, data, sigma2, config, every, labels_sigma2, bar)
+        block = Block((0, S), every)
+        return train_block(model, data, sigma2, config, block, start, labels_sigma2, bar)

@@ -37,10 +37,10 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, NamedTuple
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from numerics.core._bridge import objective_pieces
 from numerics.core._validation import (
@@ -53,7 +53,13 @@ from numerics.core._validation import (
     check_sigma2_sweep,
 )
 from numerics.training._config import TrainingConfig, configure
-from numerics.training._loop import check_finite, eval_chunks, sweep_labels, train_sweep
+from numerics.training._distributed import cluster_options, run_sweep
+from numerics.training._loop import (
+    check_finite,
+    eval_chunks,
+    per_run_dot,
+    sweep_labels,
+)
 from numerics.training._sweep import (
     ACTIVE_KL,
     Evaluation,
@@ -442,17 +448,19 @@ def evaluate(
     sum_mumu = np.zeros((P, k, k))
     sq = np.zeros(P)
     widest = max(d, *(w.shape[-1] for w in params.values()))
-    for rows in eval_chunks(n, P * widest):
+    for rows, groups in eval_chunks(n, widest, P):
         xb = np.asarray(X[rows], dtype=float)
-        mu, logvar = encode(params, xb)
-        v = np.exp(logvar)
-        kl += objective_pieces().kl(mu * mu, v, logvar, 1.0).sum(axis=1)
-        var += v.sum(axis=1)
-        sum_mu += mu.sum(axis=1)
-        sum_mumu += np.matmul(mu.transpose(0, 2, 1), mu)
-        eps = rng.standard_normal((xb.shape[0], k))
-        resid = xb - decode(params, mu + np.sqrt(v) * eps)
-        sq += np.einsum("pbd,pbd->p", resid, resid)
+        eps = rng.standard_normal((xb.shape[0], k))  # the same draws for every run
+        for g in groups:
+            part = {name: w[g] for name, w in params.items()}
+            mu, logvar = encode(part, xb)
+            v = np.exp(logvar)
+            kl[g] += objective_pieces().kl(mu * mu, v, logvar, 1.0).sum(axis=1)
+            var[g] += v.sum(axis=1)
+            sum_mu[g] += mu.sum(axis=1)
+            sum_mumu[g] += np.matmul(mu.transpose(0, 2, 1), mu)
+            resid = xb - decode(part, mu + np.sqrt(v) * eps)
+            sq[g] += per_run_dot(resid, resid)
     kl /= n
     var /= n
     neg_elbo = d * objective_pieces().log_normaliser(s) + 0.5 * sq / (n * s) + beta * kl.sum(1)
@@ -558,6 +566,11 @@ def _options(model: MLPModel, config: TrainingConfig, n: int, scale2: float, std
     }
 
 
+def _finish(params: dict[str, np.ndarray], X: np.ndarray, sigma2: np.ndarray, beta: float):
+    """:func:`evaluate` of trained runs (in the training precision) in float64."""
+    return evaluate({name: w.astype(np.float64) for name, w in params.items()}, X, sigma2, beta)
+
+
 def train_mlp_sweep(
     X,
     sigma2,
@@ -568,6 +581,9 @@ def train_mlp_sweep(
     init_scale: float = 1.0,
     dtype: str = "float64",
     standardise: bool = True,
+    scheduler: Any = None,
+    workers: int | None = None,
+    blocks: int | None = None,
     **training: Any,
 ) -> SweepResult:
     """Train the MLP VAE at every sweep point and seed, all at once.
@@ -599,6 +615,12 @@ def train_mlp_sweep(
         conditions the training: PyTorch's initialisation and Adam's step sizes are
         meant for data of unit scale (on raw digits pixels, 0..16, every latent stays
         collapsed for thousands of steps without it).
+    scheduler, workers, blocks
+        Train on a Dask cluster instead of in this process: the running scheduler at
+        ``scheduler`` (an address or a ``distributed.Client``) or a local cluster of
+        ``workers`` processes, in ``blocks`` tasks of sweep points and seeds (default one
+        per worker thread); the result is bit for bit the same
+        (:mod:`numerics.training._distributed`).
     **training
         Fields of :class:`~numerics.training._config.TrainingConfig`; the defaults are
         :data:`DEFAULTS`: a warm start (every point starts from a model trained at the
@@ -634,6 +656,7 @@ def train_mlp_sweep(
     if training.get("kl_warmup") is None and isinstance(first_phase, int):
         training["kl_warmup"] = first_phase // 2  # half of the first phase
     config = configure(DEFAULTS, {**training, "beta": beta}).checked(n)
+    cluster = cluster_options(scheduler, workers, blocks)
     hidden = tuple(check_int("hidden width", h, 1) for h in hidden)
     if not hidden:
         raise InputError("hidden=(): expected at least one hidden layer width")
@@ -647,11 +670,12 @@ def train_mlp_sweep(
     mean = X.mean(axis=0) if standardise else np.zeros(d)
     X, scale2 = standardised(X) if standardise else (X, 1.0)
     s_train = s_sorted / scale2
-    params = train_sweep(model, X.astype(model.dtype), s_train, config, labels_sigma2=s_sorted)
+    data = X if model.dtype == "float64" else X.astype(model.dtype)
+    params, result = run_sweep(
+        model, data, s_train, config, partial(_finish, beta=config.beta),
+        eval_data=None if data is X else X, labels_sigma2=s_sorted, cluster=cluster,
+    )  # fmt: skip
     params = {name: w.astype(np.float64) for name, w in params.items()}
-    sigma2_p = np.repeat(s_train, len(config.seeds))
-    with threadpool_limits(1, user_api="blas"), np.errstate(over="ignore", invalid="ignore"):
-        result = evaluate(params, X, sigma2_p, config.beta)
     check_finite(result.neg_elbo, config.steps, sweep_labels(s_sorted, config.seeds))
     neg_elbo = result.neg_elbo + 0.5 * d * math.log(scale2)  # F of the data as given
     state = MLPState(params, mean, math.sqrt(scale2))
