@@ -12,12 +12,23 @@ from pathlib import Path
 from numerics.app._output import OutputFolder
 from numerics.core._validation import InputError
 from theory import LinearVAE, all_models, derive
+from theory.decoder_document import NAME as DECODER_VARIANCE_DOCUMENT
+from theory.decoder_document import render_decoder_variance
 from theory.document import render
 
+#: Documents beyond one per model of ``all_models()``: file stem -> renderer.  Each is
+#: rendered in the process of the first group, whose derivations it reuses.
+EXTRA_DOCUMENTS = {DECODER_VARIANCE_DOCUMENT: render_decoder_variance}
 
-def _render_group(specs: tuple[LinearVAE, ...]) -> list[str]:
-    """Documents of models that share a per-mode derivation, derived once in one process."""
-    return [render(derive(spec)) for spec in specs]
+
+def _render_group(specs: tuple[LinearVAE | str, ...]) -> list[str]:
+    """Documents of models that share a per-mode derivation, derived once in one process
+    (a name: the extra document of :data:`EXTRA_DOCUMENTS`)."""
+    return [EXTRA_DOCUMENTS[s]() if isinstance(s, str) else render(derive(s)) for s in specs]
+
+
+def _stem(item: LinearVAE | str) -> str:
+    return item if isinstance(item, str) else item.name
 
 
 def _groups(models: tuple[LinearVAE, ...]) -> list[tuple[LinearVAE, ...]]:
@@ -34,7 +45,8 @@ def render_all(parallel: bool = True) -> dict[str, str]:
     Models with different per-mode problems are independent, so with ``parallel`` each
     group is derived in its own process (at most one per core).
     """
-    groups = _groups(all_models())
+    groups: list[tuple] = _groups(all_models())
+    groups[0] = (*groups[0], *EXTRA_DOCUMENTS)
     workers = min(len(groups), os.cpu_count() or 1)
     if parallel and workers > 1:
         with ProcessPoolExecutor(max_workers=workers) as pool:
@@ -42,9 +54,9 @@ def render_all(parallel: bool = True) -> dict[str, str]:
     else:
         texts = [_render_group(g) for g in groups]
     return {
-        spec.name: text
+        _stem(item): text
         for group, rendered in zip(groups, texts, strict=True)
-        for spec, text in zip(group, rendered, strict=True)
+        for item, text in zip(group, rendered, strict=True)
     }
 
 
@@ -118,7 +130,8 @@ def check_pdf(pdf: bool | None) -> bool:
 
 def derivation_names(pdf: bool) -> list[str]:
     """The files :func:`derivation_files` writes."""
-    return [f"{m.name}.{ext}" for m in all_models() for ext in ("tex", "pdf")[: 1 + pdf]]
+    stems = [m.name for m in all_models()] + list(EXTRA_DOCUMENTS)
+    return [f"{stem}.{ext}" for stem in stems for ext in ("tex", "pdf")[: 1 + pdf]]
 
 
 def write_derivations(out: Path, pdf: bool | None = None) -> list[Path]:
