@@ -141,9 +141,12 @@ def check_finite(values: np.ndarray, step: int, labels: list[str]) -> None:
         )
 
 
-def sweep_labels(sigma2: np.ndarray, seeds: tuple[int, ...]) -> list[str]:
-    """One label per run, sweep point p = s * R + r: what a divergence message names."""
-    return [f"sigma2={s:g}, seed {r}" for s in sigma2 for r in seeds]
+def sweep_labels(sigma2: np.ndarray, seeds: tuple[int, ...], control: str = "sigma2") -> list[str]:
+    """One label per run, sweep point p = s * R + r: what a divergence message names.
+
+    ``control`` names what the sweep varies (``beta`` when sigma'^2 is learned).
+    """
+    return [f"{control}={s:g}, seed {r}" for s in sigma2 for r in seeds]
 
 
 def progress_bar(total: int, enabled: bool, desc: str):
@@ -333,6 +336,7 @@ def train_sweep(
     sigma2: np.ndarray,
     config: TrainingConfig,
     labels_sigma2: np.ndarray | None = None,
+    control: str = "sigma2",
 ) -> dict[str, np.ndarray]:
     """Train ``model`` at every sweep point and seed at once; return the parameters.
 
@@ -350,6 +354,9 @@ def train_sweep(
     labels_sigma2 : ndarray (S,), optional
         The sweep points as the user gave them, for divergence messages (default
         ``sigma2``).
+    control : str
+        What the sweep points are, for those messages: ``sigma2`` (the model's ``sigma2``
+        argument), or ``beta`` for a model that learns sigma'^2 and takes beta there.
 
     Returns
     -------
@@ -384,12 +391,12 @@ def train_sweep(
         if config.warm_start:
             labels = [
                 f"{label} (the warm-start anchor)"
-                for label in sweep_labels(shown[:1], config.seeds)
+                for label in sweep_labels(shown[:1], config.seeds, control)
             ]
             anchor = _Phase(np.full(R, sigma2[0]), 1, config.anchor_steps, labels, **warmup)
             params = run.train(params, anchor)
             warmup = {}
         # Seed r's parameters at every sweep point: p = s * R + r.
         params = {name: np.tile(w, (S,) + (1,) * (w.ndim - 1)) for name, w in params.items()}
-        labels = sweep_labels(shown, config.seeds)
+        labels = sweep_labels(shown, config.seeds, control)
         return run.train(params, _Phase(np.repeat(sigma2, R), S, config.steps, labels, **warmup))
