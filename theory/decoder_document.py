@@ -410,11 +410,15 @@ def _section_collapsed(models: list[DecoderVarianceDerivation]) -> str:
         "\\paragraph{The basin.} At a fixed $\\sigma'^2$ the collapsed state attracts every "
         "nearby start iff $\\lambda_1\\le\\lambda_c(\\sigma'^2)$, i.e.\\ "
         "$\\sigma'^2\\ge\\sigma'^2_{c,1}$. With $\\sigma'^2$ learned this basin is left as "
-        "$\\sigma'^2$ falls towards $\\sigma'^2_\\emptyset$ unless $\\beta\\ge\\beta_{c,1}$. A "
-        "run that starts with $\\sigma'^2\\ge\\sigma'^2_{c,1}$ stays collapsed for as long "
-        "as its $\\sigma'^2$ stays there, and otherwise tracks the fixed-$\\sigma'^2$ optimum "
-        "of the $\\sigma'^2$ it has reached. Nothing in the landscape holds it: the trap is "
-        "dynamical (how fast $\\sigma'^2$ moves), not a local minimum."
+        "$\\sigma'^2$ falls towards $\\sigma'^2_\\emptyset$ unless $\\beta\\ge\\beta_{c,1}$. "
+        "When $\\sigma'^2$ moves slowly compared with the other parameters (a small step on "
+        "$\\log\\sigma'^2$), the encoder and decoder follow the fixed-$\\sigma'^2$ optimum of "
+        "the $\\sigma'^2$ they are at: a run that starts with $\\sigma'^2\\ge"
+        "\\sigma'^2_{c,1}$ stays collapsed for as long as its $\\sigma'^2$ stays there, and "
+        "its latents switch on at the fixed-$\\sigma'^2$ thresholds of the $\\sigma'^2$ it "
+        "has reached. Nothing in the landscape holds it: the trap is dynamical (how fast "
+        "$\\sigma'^2$ moves), not a local minimum. When $\\sigma'^2$ moves as fast as the rest, "
+        "training reaches the optimum from any start off the invariant set."
     )
     return "\n\n".join(parts)
 

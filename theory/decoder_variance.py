@@ -327,12 +327,18 @@ class DecoderVarianceDerivation:
         point, u_of_t = _rational_point(mode.active_in_u)
         lam_t = {S.lam: mode.critical_boundary * u_of_t**2}
         f = mode.mode_objective
-        H = sp.hessian(f, params).subs(lam_t).subs(point).applyfunc(sp.cancel)
-        c = sp.Matrix([sp.diff(f, p, S.sigma2) for p in params]).subs(lam_t).subs(point)
-        h = sp.diff(f, S.sigma2, 2).subs(lam_t).subs(point)
-        schur = h - (c.T * H.inv() * c)[0, 0]
-        law = self.law_curvature["active"].subs(lam_t)
-        return sp.cancel(sp.together(schur - law)) == 0
+        # Every positive constant as a square (beta = b^2, ...): the remaining radicals
+        # become rational, and the identity is one of rational functions.
+        squares = {x: sp.Symbol(f"q_{x.name}", positive=True) ** 2
+                   for x in (S.beta, S.sigma2, S.eta2, S.zeta2)}  # fmt: skip
+
+        def at(expr):
+            return sp.cancel(expr.subs(lam_t).subs(point).subs(squares))
+
+        H = sp.hessian(f, params).applyfunc(at)
+        c = sp.Matrix([sp.diff(f, p, S.sigma2) for p in params]).applyfunc(at)
+        schur = at(sp.diff(f, S.sigma2, 2)) - (c.T * H.LUsolve(c))[0, 0]
+        return sp.cancel(sp.together(schur - at(self.law_curvature["active"]))) == 0
 
     @cached_property
     def coupling_verified(self) -> bool:
