@@ -289,7 +289,8 @@ def _section_hessian(models: list[DecoderVarianceDerivation]) -> str:
         "derivatives $\\partial^2F/\\partial\\sigma'^2\\partial p$ vanish for every parameter "
         "$p$ except those of an active latent on its own direction ($W_{ii}$, $V_{ii}$ and, "
         "when learnable, $s_i^2$); the blocks of the fixed-$\\sigma'^2$ Hessian are unchanged. "
-        "The own blocks of active latents are positive definite, so Haynsworth's inertia "
+        "The own blocks of active latents are positive definite (step~e of the fixed-"
+        "$\\sigma'^2$ documents), so Haynsworth's inertia "
         "additivity \\cite{haynsworth} pivoting on them leaves one new entry, the Schur "
         "complement $C_A$ of $\\sigma'^2$, which per mode is the second derivative of the "
         "optimum's law (a second-order envelope identity).",
