@@ -8,6 +8,11 @@ model factory and derive::
     d.optimum.active["kl"]        # log(lambda/(beta*sigma2))/2
 """
 
+from theory.decoder_variance import (
+    DecoderVarianceDerivation,
+    decoder_variance_models,
+    derive_decoder_variance,
+)
 from theory.derivation import QUANTITIES, Derivation, ModeDerivation, PairingRule, derive
 from theory.model import (
     ENCODER_VARIANCES,
@@ -22,12 +27,15 @@ from theory.model import (
 __all__ = [
     "ENCODER_VARIANCES",
     "QUANTITIES",
+    "DecoderVarianceDerivation",
     "Derivation",
     "LinearVAE",
     "ModeDerivation",
     "PairingRule",
     "all_models",
+    "decoder_variance_models",
     "derive",
+    "derive_decoder_variance",
     "fixed_anisotropic_encoder_variance",
     "fixed_encoder_variance",
     "learnable_encoder_variance",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 import subprocess
@@ -10,15 +11,37 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
 from numerics.app._output import OutputFolder
-from numerics.core._bridge import derivation_document
+from numerics.core._bridge import cached_document, derivation_document
 from numerics.core._validation import InputError
 from theory import LinearVAE, all_models
 
+#: Documents beyond one per model of ``all_models()``: file stem -> (module, renderer), a
+#: function of no argument returning the LaTeX source.  Named, not imported, so that a
+#: worker process imports only the theory it renders.
+EXTRA_DOCUMENTS = {
+    "learnable-decoder-variance": ("theory.decoder_document", "render_decoder_variance"),
+}
 
-def _render_group(specs: tuple[LinearVAE, ...]) -> list[str]:
-    """Documents of models that share a per-mode derivation, derived once in one process
-    (and kept in the disk cache, :func:`numerics.core._bridge.derivation_document`)."""
-    return [derivation_document(spec) for spec in specs]
+
+def _render_extra(stem: str) -> str:
+    module, function = EXTRA_DOCUMENTS[stem]
+    return getattr(importlib.import_module(module), function)()
+
+
+def _render_group(items: tuple[LinearVAE | str, ...]) -> list[str]:
+    """Documents rendered in one process: models that share a per-mode derivation (derived
+    once), or one extra document (a file stem of :data:`EXTRA_DOCUMENTS`).  Each is kept
+    in the disk cache (:func:`numerics.core._bridge.derivation_document`)."""
+    return [
+        cached_document(s, lambda s=s: _render_extra(s))
+        if isinstance(s, str)
+        else derivation_document(s)
+        for s in items
+    ]
+
+
+def _stem(item: LinearVAE | str) -> str:
+    return item if isinstance(item, str) else item.name
 
 
 def _groups(models: tuple[LinearVAE, ...]) -> list[tuple[LinearVAE, ...]]:
@@ -29,16 +52,26 @@ def _groups(models: tuple[LinearVAE, ...]) -> list[tuple[LinearVAE, ...]]:
     return [tuple(g) for g in groups.values()]
 
 
-def render_all(parallel: bool = True) -> dict[str, str]:
-    """LaTeX source of every model's derivation (``theory.all_models()``), keyed by file stem.
+def _cached_text(item: LinearVAE | str) -> str | None:
+    if isinstance(item, str):
+        return cached_document(item, None)
+    return derivation_document(item, derive_missing=False)
+
+
+def render_all(parallel: bool = True, extras: tuple[str, ...] | None = None) -> dict[str, str]:
+    """LaTeX source of every model's derivation (``theory.all_models()``) and of the extra
+    documents ``extras`` (default: all of :data:`EXTRA_DOCUMENTS`), keyed by file stem.
 
     Documents come from the disk cache when the theory has not changed since they were
-    rendered (:func:`numerics.core._bridge.derivation_document`).  The others are
-    derived: models with different per-mode problems are independent, so with
-    ``parallel`` each group is derived in its own process (at most one per core).
+    rendered.  The others are derived: models with different per-mode problems, and the
+    extra documents, are independent, so with ``parallel`` each group is derived in its
+    own process (at most one per core).
     """
-    texts = {m.name: derivation_document(m, derive_missing=False) for m in all_models()}
+    extras = tuple(EXTRA_DOCUMENTS) if extras is None else extras
+    items: list[LinearVAE | str] = [*all_models(), *extras]
+    texts = {_stem(item): _cached_text(item) for item in items}
     groups = [g for g in _groups(all_models()) if any(texts[m.name] is None for m in g)]
+    groups += [(stem,) for stem in extras if texts[stem] is None]
     workers = min(len(groups), os.cpu_count() or 1)
     if parallel and workers > 1:
         with ProcessPoolExecutor(max_workers=workers) as pool:
@@ -46,7 +79,7 @@ def render_all(parallel: bool = True) -> dict[str, str]:
     else:
         rendered = [_render_group(g) for g in groups]
     for group, documents in zip(groups, rendered, strict=True):
-        texts.update({spec.name: text for spec, text in zip(group, documents, strict=True)})
+        texts.update({_stem(item): text for item, text in zip(group, documents, strict=True)})
     return texts
 
 
@@ -92,16 +125,18 @@ def compile_pdf(tex: Path, out_dir: Path, keep_log: bool = False) -> Path:
         return target
 
 
-def derivation_files(folder: Path, pdf: bool | None = None) -> list[Path]:
+def derivation_files(
+    folder: Path, pdf: bool | None = None, extras: tuple[str, ...] | None = None
+) -> list[Path]:
     """Every derivation as .tex (and .pdf) in ``folder``; returns the files written.
 
     ``pdf``: True compiles (error if no compiler); False does not; None compiles when
-    ``latexmk`` is installed.
+    ``latexmk`` is installed.  ``extras``: the extra documents (default: all).
     """
     compile_it = check_pdf(pdf)
     folder.mkdir(parents=True, exist_ok=True)
     written = []
-    for stem, text in render_all().items():
+    for stem, text in render_all(extras=extras).items():
         tex = folder / f"{stem}.tex"
         tex.write_text(text, encoding="utf-8")
         written.append(tex)
@@ -118,9 +153,11 @@ def check_pdf(pdf: bool | None) -> bool:
     return latex_compiler() is not None if pdf is None else bool(pdf)
 
 
-def derivation_names(pdf: bool) -> list[str]:
+def derivation_names(pdf: bool, extras: tuple[str, ...] | None = None) -> list[str]:
     """The files :func:`derivation_files` writes."""
-    return [f"{m.name}.{ext}" for m in all_models() for ext in ("tex", "pdf")[: 1 + pdf]]
+    extras = tuple(EXTRA_DOCUMENTS) if extras is None else extras
+    stems = [m.name for m in all_models()] + list(extras)
+    return [f"{stem}.{ext}" for stem in stems for ext in ("tex", "pdf")[: 1 + pdf]]
 
 
 def write_derivations(out: Path, pdf: bool | None = None) -> list[Path]:

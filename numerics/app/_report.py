@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from numerics.app._decoder_variance import REPORT_FILES as DECODER_VARIANCE_FILES
 from numerics.app._documents import check_pdf, derivation_files, derivation_names
 from numerics.app._output import OutputFolder
 from numerics.app._sources import Source, from_data
@@ -125,6 +126,8 @@ class ReportResults:
     dynamics: DynamicsResult
     follow_up: TrainingReport | None
     seconds: float = 0.0
+    #: The learnable decoder variance: a beta sweep and the basin run (None: not run).
+    decoder_variance: dict | None = None
 
 
 def _theory_parts(data: str, source: Source, out: Path, pdf: bool, t0: float) -> dict:
@@ -196,6 +199,11 @@ def compute_report(data, source, out, pdf, progress, t0, follow_up) -> ReportRes
     (None: the follow-up protocol is not part of this report)."""
     theory = _theory_parts(data, source, out, pdf, t0)
     trained = _training_parts(source, out, progress, t0)
+    _log("training the linear VAE with a learnable decoder variance across beta", t0)
+    from numerics.app._decoder_variance import report_part
+
+    k = min(TRAINED_LATENTS, int(np.sum(source.eigenvalues > 0)) - 1)
+    decoder = report_part(source, out, progress, k) if k >= 1 else None
     dynamics = _dynamics_part(source, out, t0)
     follow = None
     if follow_up is not None:
@@ -204,7 +212,7 @@ def compute_report(data, source, out, pdf, progress, t0, follow_up) -> ReportRes
         training_files(follow, out / "train_mlp_mixture")
     return ReportResults(
         data=data, record=source.record, **theory, **trained, dynamics=dynamics,
-        follow_up=follow, seconds=time.perf_counter() - t0,
+        follow_up=follow, seconds=time.perf_counter() - t0, decoder_variance=decoder,
     )  # fmt: skip
 
 
@@ -218,6 +226,7 @@ def _expected_files(pdf: bool, follow_up: bool) -> list[str]:
         *(f"map/{n}" for n in MAP_FILES),
         *(f"{f}/{n}" for f in folders for n in TRAINING_FILES),
         *(f"dynamics/{n}" for n in DYNAMICS_FILES),
+        *DECODER_VARIANCE_FILES,
     ]
 
 

@@ -306,5 +306,9 @@ def render_summary(r: ReportResults) -> str:
     ]
     if r.follow_up is not None:
         lines += _follow_up_section(r.follow_up)
+    if r.decoder_variance is not None:
+        from numerics.app._decoder_variance import report_section
+
+        lines += report_section(r.decoder_variance, r.data)
     lines += _dynamics_section(r)
     return "\n".join(lines)

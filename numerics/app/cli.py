@@ -31,6 +31,16 @@ from theory import ENCODER_VARIANCES
 PROG = "vae-collapse"
 
 
+class _Default(Fraction):
+    """A default value, told apart from the same value given on the command line."""
+
+    is_default = True
+
+
+#: The default of --beta: ``getattr(args.beta, "is_default", False)`` says it was not given.
+BETA_DEFAULT = _Default(1)
+
+
 class UsageError(InputError):
     """Bad command-line input: reported as one line, exit status 2."""
 
@@ -152,7 +162,7 @@ def _add_source_options(
 def _add_model_options(p: argparse.ArgumentParser, sweep: bool = False) -> None:
     _add_source_options(p, sweep=sweep)
     p.add_argument(
-        "--beta", type=_exact, default=Fraction(1), help="KL weight beta > 0 (default 1)"
+        "--beta", type=_exact, default=BETA_DEFAULT, help="KL weight beta > 0 (default 1)"
     )
     p.add_argument(
         "--latent-dim", type=int, default=None, metavar="K", help="latents k (default: d)"
@@ -216,8 +226,19 @@ def _derive_parser(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-pdf", dest="pdf", action="store_false", help="LaTeX only")
 
 
+def _add_decoder_variance(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--decoder-variance",
+        choices=("fixed", "learnable"),
+        default="fixed",
+        help="decoder variance sigma'^2: the control (fixed, default) or trained with the "
+        "rest (learnable: beta is the control; critical betas, the self-consistent sigma2)",
+    )
+
+
 def _threshold_parser(p: argparse.ArgumentParser) -> None:
     _add_model_options(p)
+    _add_decoder_variance(p)
     p.add_argument(
         "--digits",
         type=int,
@@ -244,16 +265,21 @@ def _threshold_parser(p: argparse.ArgumentParser) -> None:
 
 def _optimum_parser(p: argparse.ArgumentParser) -> None:
     _add_model_options(p)
-    p.add_argument("--sigma2", type=_number, required=True, help="decoder variance sigma'^2 > 0")
+    _add_decoder_variance(p)
+    p.add_argument(
+        "--sigma2", type=_number, default=None,
+        help="decoder variance sigma'^2 > 0 (required unless --decoder-variance learnable)",
+    )  # fmt: skip
 
 
 def _map_parser(p: argparse.ArgumentParser) -> None:
     _add_model_options(p)
+    _add_decoder_variance(p)
     p.add_argument(
         "--vary",
         choices=("sigma2", "beta"),
-        default="sigma2",
-        help="the control to vary (default sigma2, at fixed --beta)",
+        default=None,
+        help="the control to vary (default sigma2, at fixed --beta; beta when sigma2 is learned)",
     )
     p.add_argument("--sigma2", type=_number, default=None, help="fixed sigma'^2 when --vary beta")
     p.add_argument(
@@ -267,8 +293,18 @@ def _train_parser(p: argparse.ArgumentParser) -> None:
     _add_source_options(p, sweep=True)
     p.add_argument("--model", choices=("linear", "mlp"), default="linear", help="architecture")
     p.add_argument(
-        "--beta", type=_exact, default=Fraction(1), help="KL weight beta > 0 (default 1)"
+        "--beta", type=_exact, default=BETA_DEFAULT, help="KL weight beta > 0 (default 1)"
     )
+    _add_decoder_variance(p)
+    p.add_argument("--beta-range", type=_range, default=None, metavar="LO:HI",
+                   help="learnable decoder variance: the sweep of beta (default: around the "
+                   "predicted critical betas)")  # fmt: skip
+    p.add_argument("--initial-sigma2", type=_number, default=None, metavar="S",
+                   help="learnable decoder variance: sigma'^2 every run starts from "
+                   "(default tr Sigma / d)")  # fmt: skip
+    p.add_argument("--sigma2-step", type=_number, default=None, metavar="F",
+                   help="learnable decoder variance: Adam's step on log sigma'^2 relative to "
+                   "the other parameters' (default 1; small: sigma'^2 moves slowly)")  # fmt: skip
     p.add_argument("--latent-dim", type=int, default=4, metavar="K", help="latents (default 4)")
     p.add_argument(
         "--encoder-variance",
@@ -483,6 +519,10 @@ def _where(client) -> str:
 def _run_threshold(args: argparse.Namespace) -> None:
     from numerics.core._optimum import thresholds
 
+    if args.decoder_variance == "learnable":
+        from numerics.app._decoder_variance import run_threshold
+
+        return run_threshold(args)
     if args.out is not None:
         from numerics.app._writers import threshold_files
 
@@ -669,6 +709,12 @@ def _eta(model) -> str:
 def _run_optimum(args: argparse.Namespace) -> None:
     from numerics.core._optimum import optimum
 
+    if args.decoder_variance == "learnable":
+        from numerics.app._decoder_variance import run_optimum
+
+        return run_optimum(args)
+    if args.sigma2 is None:
+        raise UsageError("the following arguments are required: --sigma2")
     source = _source(args)
     m = _model(args, source.eigenvalues.size)
     model = m.pop("model")
@@ -709,6 +755,11 @@ def _print_record(source: Source) -> None:
 def _run_map(args: argparse.Namespace) -> None:
     from numerics.core._maps import collapse_map, jump_summary, phase_diagram
 
+    if args.decoder_variance == "learnable":
+        from numerics.app._decoder_variance import run_map
+
+        return run_map(args)
+    args.vary = args.vary or "sigma2"
     if args.vary == "beta" and args.sigma2 is None:
         raise UsageError("--vary beta needs a fixed --sigma2")
     if args.vary == "sigma2" and args.sigma2 is not None:
@@ -820,6 +871,14 @@ def _run_train(args: argparse.Namespace) -> None:
     from numerics.training._allocator import keep_freed_memory
     from numerics.training._measure import train_and_measure
 
+    if args.decoder_variance == "learnable":
+        from numerics.app._decoder_variance import run_train
+
+        return run_train(args)
+    for option in ("beta_range", "initial_sigma2", "sigma2_step"):
+        if getattr(args, option) is not None:
+            raise UsageError(f"--{option.replace('_', '-')} applies to --decoder-variance "
+                             "learnable only")  # fmt: skip
     grid, options = _train_options(args)  # the options first: the data may be large
     if args.out is not None:
         from numerics.app._writers import TRAINING_FILES

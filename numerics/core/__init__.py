@@ -7,6 +7,15 @@ stationary point (``_landscape``) evaluate them for a concrete model (``_model``
 holds every input check and the :class:`InputError` they raise.
 """
 
+from numerics.core._decoder_variance import (
+    BetaThresholdResult,
+    LearnedMap,
+    LearnedOptimum,
+    LearnedState,
+    learned_map,
+    learned_optimum,
+    learned_thresholds,
+)
 from numerics.core._landscape import Block, StationaryPoint, stationary_point, stationary_points
 from numerics.core._maps import (
     CriticalPoint,
@@ -28,9 +37,13 @@ from numerics.core._optimum import (
 from numerics.core._validation import InputError
 
 __all__ = [
+    "BetaThresholdResult",
     "Block",
     "CriticalPoint",
     "InputError",
+    "LearnedMap",
+    "LearnedOptimum",
+    "LearnedState",
     "MapResult",
     "ModeOptimum",
     "Model",
@@ -41,6 +54,9 @@ __all__ = [
     "ThresholdResult",
     "collapse_map",
     "jump_summary",
+    "learned_map",
+    "learned_optimum",
+    "learned_thresholds",
     "optimum",
     "phase_diagram",
     "resolve_model",

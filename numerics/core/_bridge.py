@@ -587,6 +587,15 @@ def derivation_document(model: str | LinearVAE, derive_missing: bool = True) -> 
     return None if path is None else _load(path)
 
 
+def cached_document(stem: str, render: Callable[[], str] | None) -> str | None:
+    """A derivation document that is not one model's (file ``stem``), kept in the disk
+    cache like :func:`derivation_document`; ``render=None``: None when not cached."""
+    if render is not None:
+        return _cached("document", stem, render)
+    path = _cache_file("document", stem)
+    return None if path is None else _load(path)
+
+
 def law_expressions(model: str | LinearVAE) -> dict:
     """The model's law expressions (:func:`_cached`); ``model`` is a specification or a
     name :func:`theory.linear_vae` accepts."""
@@ -741,3 +750,96 @@ def sample_spike_law() -> Law:
             return law(l, s, gamma)
 
     return sample
+
+
+# -- the decoder variance as a trained parameter (theory/decoder_variance.py) ---------------
+class DecoderVarianceLaws:
+    """The learnable-sigma'^2 laws of one encoder-variance model, compiled on first use.
+
+    From :class:`theory.decoder_variance.DecoderVarianceDerivation`: the self-consistent
+    sigma'^2 of a state with ``m`` active modes, the existence condition (its leading
+    coefficient > 0), the Schur complement of sigma'^2 there, the critical beta of the
+    r-th mode, the per-mode functions whose sums the first three take (``T_*`` over the
+    active modes, ``U_*`` over the modes above the r-th), and the collapsed state's
+    sigma'^2 and stability beta.  Every law is called with named values (:meth:`value`):
+    symbols by name (``d``, ``m``, ``n``, ``R``, ``R_r``, ``beta``, ``eta2``, ``zeta2``,
+    ``lambda``, ``tr_Sigma``, ``lambda_max``, and the sum symbols).
+    """
+
+    def __init__(self, spec: LinearVAE, expressions: dict) -> None:
+        self.spec = spec
+        self.expressions = expressions
+        self._compiled: dict[str, tuple[tuple[str, ...], Law]] = {}
+
+    def __repr__(self) -> str:
+        return f"DecoderVarianceLaws({self.spec.name!r})"
+
+    def _law(self, key: str) -> tuple[tuple[str, ...], Law]:
+        if key not in self._compiled:
+            expr = self.expressions["laws"][key]
+            args = tuple(sorted(expr.free_symbols, key=lambda s: s.name))
+            self._compiled[key] = (tuple(a.name for a in args), _compile(expr, args))
+        return self._compiled[key]
+
+    def value(self, key: str, **named) -> np.ndarray:
+        """Law ``key`` at the named values (extra names are ignored)."""
+        names, law = self._law(key)
+        missing = [n for n in names if n not in named]
+        if missing:
+            raise ValueError(f"{key}: missing values for {missing}")
+        return law(*(named[n] for n in names))
+
+    @property
+    def active_sums(self) -> dict[str, str]:
+        """Sum symbol over the active modes -> key of its per-mode law."""
+        return self.expressions["active_sums"]
+
+    @property
+    def above_sums(self) -> dict[str, str]:
+        """Sum symbol over the modes above the r-th -> key of its per-mode law."""
+        return self.expressions["above_sums"]
+
+    @property
+    def proven(self) -> dict[str, bool]:
+        """The facts the numerics rely on (uniqueness, the sign of the Schur complement)."""
+        return self.expressions["proven"]
+
+
+def _decoder_variance_expressions(spec: LinearVAE) -> dict:
+    from theory.decoder_variance import derive_decoder_variance
+
+    dv = derive_decoder_variance(spec)
+    sc = dv.self_consistency
+    laws = {
+        "sigma2": sc.sigma2,
+        "leading": sc.leading,
+        "curvature": dv.profile_curvature,
+        "critical_beta": dv.critical_beta,
+        "collapsed_sigma2": dv.collapsed_sigma2,
+        "collapsed_stable_beta": dv.collapsed_stable_beta,
+    }
+    active, above = {}, {}
+    for table, out in ((dv.active_sums, active), (dv.above_sums, above)):
+        for dep, symbol in table.symbols.items():
+            laws[f"sum:{symbol.name}"] = dep
+            out[symbol.name] = f"sum:{symbol.name}"
+    proven = {
+        "uniqueness": dv.uniqueness.proven,
+        "curvature_positive": dv.curvature_sign == 1,
+        "active_below_critical_beta": dv.critical_equation_slope == -1,
+        "collapsed_is_first": dv.collapsed_matches_first,
+        "self_consistency": sc.verified,
+    }
+    return {"laws": laws, "active_sums": active, "above_sums": above, "proven": proven}
+
+
+@cache
+def _decoder_variance(spec: LinearVAE) -> DecoderVarianceLaws:
+    expressions = _cached("decoder-variance", spec.name,
+                          lambda: _decoder_variance_expressions(spec))  # fmt: skip
+    return DecoderVarianceLaws(spec, expressions)
+
+
+def decoder_variance_laws(model: str | LinearVAE) -> DecoderVarianceLaws:
+    """The learnable-sigma'^2 laws of ``model`` (a specification or a name)."""
+    return _decoder_variance(_spec(model))

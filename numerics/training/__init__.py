@@ -6,6 +6,12 @@ prediction; ``_protocols`` holds published experimental protocols.  Layer above
 :mod:`numerics.spectra`, :mod:`numerics.data` and :mod:`numerics.core`.
 """
 
+from numerics.training._decoder_variance import (
+    LearnedSweep,
+    LearnedTrainingReport,
+    train_and_measure_learned,
+    train_learned_variance_sweep,
+)
 from numerics.training._linear import train_linear_sweep
 from numerics.training._loop import TrainingDiverged
 from numerics.training._measure import TrainingReport, train_and_measure
@@ -16,6 +22,8 @@ from numerics.training._transitions import MeasuredTransition, measure_transitio
 
 __all__ = [
     "ACTIVE_KL",
+    "LearnedSweep",
+    "LearnedTrainingReport",
     "MeasuredTransition",
     "SweepResult",
     "TrainingDiverged",
@@ -23,6 +31,8 @@ __all__ = [
     "follow_up_protocol",
     "measure_transitions",
     "train_and_measure",
+    "train_and_measure_learned",
+    "train_learned_variance_sweep",
     "train_linear_sweep",
     "train_mlp_sweep",
 ]

@@ -154,9 +154,12 @@ def check_finite(values: np.ndarray, step: int, labels: list[str]) -> None:
         )
 
 
-def sweep_labels(sigma2: np.ndarray, seeds: tuple[int, ...]) -> list[str]:
-    """One label per run, sweep point p = s * R + r: what a divergence message names."""
-    return [f"sigma2={s:g}, seed {r}" for s in sigma2 for r in seeds]
+def sweep_labels(sigma2: np.ndarray, seeds: tuple[int, ...], control: str = "sigma2") -> list[str]:
+    """One label per run, sweep point p = s * R + r: what a divergence message names.
+
+    ``control`` names what the sweep varies (``beta`` when sigma'^2 is learned).
+    """
+    return [f"{control}={s:g}, seed {r}" for s in sigma2 for r in seeds]
 
 
 def progress_bar(total: int, enabled: bool, desc: str, unit: str = "step"):
@@ -454,6 +457,7 @@ def start_seeds(
     seeds: tuple[int, ...],
     labels_sigma2: np.ndarray | None = None,
     bar=None,
+    control: str = "sigma2",
 ) -> SeedStart:
     """Initialise the runs of ``seeds`` (indices into ``config.seeds``) and, with a warm
     start, train their anchor at ``sigma2[0]``: the first phase of :func:`train_sweep`.
@@ -467,7 +471,9 @@ def start_seeds(
     if config.warm_start:
         shown = sigma2 if labels_sigma2 is None else labels_sigma2
         picked = tuple(config.seeds[i] for i in seeds)
-        labels = [f"{label} (the warm-start anchor)" for label in sweep_labels(shown[:1], picked)]
+        labels = [
+            f"{label} (the warm-start anchor)" for label in sweep_labels(shown[:1], picked, control)
+        ]
         anchor = _Phase(
             np.full(len(seeds), sigma2[0]), 1, config.anchor_steps, labels,
             kl_warmup=config.kl_warmup, kl_warmup_from=config.kl_warmup_from,
@@ -486,6 +492,7 @@ def train_block(
     start: SeedStart,
     labels_sigma2: np.ndarray | None = None,
     bar=None,
+    control: str = "sigma2",
 ) -> dict[str, np.ndarray]:
     """The sweep phase of one block of runs, from its seeds' ``start``.
 
@@ -508,7 +515,7 @@ def train_block(
     )  # fmt: skip
     phase = _Phase(
         np.repeat(sigma2[lo:hi], len(picked)), S, config.steps,
-        sweep_labels(shown[lo:hi], picked), **warmup,
+        sweep_labels(shown[lo:hi], picked, control), **warmup,
     )  # fmt: skip
     return run.train(params, phase)
 
@@ -519,6 +526,7 @@ def train_sweep(
     sigma2: np.ndarray,
     config: TrainingConfig,
     labels_sigma2: np.ndarray | None = None,
+    control: str = "sigma2",
 ) -> dict[str, np.ndarray]:
     """Train ``model`` at every sweep point and seed at once; return the parameters.
 
@@ -536,6 +544,9 @@ def train_sweep(
     labels_sigma2 : ndarray (S,), optional
         The sweep points as the user gave them, for divergence messages (default
         ``sigma2``).
+    control : str
+        What the sweep points are, for those messages: ``sigma2`` (the model's ``sigma2``
+        argument), or ``beta`` for a model that learns sigma'^2 and takes beta there.
 
     Returns
     -------
@@ -562,6 +573,8 @@ def train_sweep(
     bar = progress_bar(total, config.progress, f"{model.name} VAE sweep ({S * R} runs)")
     every = tuple(range(R))
     with _training_context(bar):
-        start = start_seeds(model, data, sigma2, config, every, labels_sigma2, bar)
+        start = start_seeds(model, data, sigma2, config, every, labels_sigma2, bar, control)
         block = Block((0, S), every)
-        return train_block(model, data, sigma2, config, block, start, labels_sigma2, bar)
+        return train_block(
+            model, data, sigma2, config, block, start, labels_sigma2, bar, control
+        )  # fmt: skip

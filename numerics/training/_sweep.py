@@ -118,6 +118,9 @@ class SweepResult:
     seconds: float = float("nan")
     information: np.ndarray | None = None
     state: TrainedState | None = field(default=None, repr=False, compare=False)
+    #: What ``sigma2`` holds: the decoder variances (``sigma2``), or the KL weights
+    #: (``beta``) of a sweep that learns sigma'^2 (:mod:`numerics.training._decoder_variance`).
+    control: str = "sigma2"
 
     @classmethod
     def from_runs(
