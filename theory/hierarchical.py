@@ -932,3 +932,41 @@ def _powers(expr: sp.Expr) -> sp.Expr:
     """``expr`` with powers of products split and recombined (all symbols positive)."""
     return sp.simplify(sp.powsimp(sp.expand_power_base(sp.powdenest(expr, force=True),
                                                        force=True), force=True))  # fmt: skip
+
+
+#: Quantities whose derivatives in sigma'^2 are kept (maps report their jumps).
+JUMP_QUANTITIES: tuple[str, ...] = ("kl1", "kl2", "neg_elbo")
+
+
+def law_expressions(spec: HierarchicalVAE) -> dict:
+    """Every SymPy expression the numerics evaluate for ``spec`` (steps c-e), as a plain dict.
+
+    ``points`` (keys, in order), each point's ``first``/``top`` state, ``exists`` and
+    ``minimum`` margins, ``laws`` (:data:`QUANTITIES`), ``derivatives`` (orders 1 and 2
+    in sigma'^2 of :data:`JUMP_QUANTITIES`), ``unpaired`` (F of a direction no latent pair
+    takes, and its derivatives), and ``roots``: the positive roots of every margin in
+    sigma'^2, beta_1 and beta_2 (the candidate critical values).
+    """
+    d = HierarchicalDerivation(spec)
+    if not d.stationarity_verified:
+        raise ArithmeticError(f"{spec.name}: a derived point is not stationary")
+    points = d.points
+    unpaired = d.unpaired
+    return {
+        "arguments": spec.law_arguments,
+        "points": [pt.key for pt in points],
+        "first": {pt.key: pt.first for pt in points},
+        "top": {pt.key: pt.top for pt in points},
+        "exists": {pt.key: list(pt.exists) for pt in points},
+        "minimum": {pt.key: list(pt.minimum) for pt in points},
+        "laws": d.laws,
+        "derivatives": {
+            key: {q: [sp.diff(laws[q], S.sigma2, n) for n in (1, 2)] for q in JUMP_QUANTITIES}
+            for key, laws in d.laws.items()
+        },
+        "unpaired": [sp.diff(unpaired, S.sigma2, n) for n in (0, 1, 2)],
+        "roots": {
+            var.name: [r for m in d.margins for r in d.critical(m, var)]
+            for var in (S.sigma2, S.beta, beta2)
+        },
+    }
