@@ -15,6 +15,13 @@ from typing import NoReturn
 
 import numpy as np
 
+from numerics.app._family_cli import (
+    DEFAULT_ENCODER_VARIANCE,
+    DEFAULT_TRAIN_ENCODER_VARIANCE,
+    add_family_options,
+    conditional_source,
+    run_family,
+)
 from numerics.app._output import OutputFolder, strict_json
 from numerics.app._sources import MOMENTS, Source, from_data, from_spectrum, parse_exact
 from numerics.core._validation import (
@@ -150,7 +157,7 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--encoder-variance",
         type=_encoder_variance,
-        default=("learnable", None),
+        default=DEFAULT_ENCODER_VARIANCE,
         metavar="learnable|fixed|fixed:Z|fixed:Z1,...,Zk",
         help="encoder variance: trained (learnable, default); fixed at the prior variance "
         "(fixed); fixed at Z for every latent (fixed:Z); or one fixed value per latent, "
@@ -208,6 +215,7 @@ def _derive_parser(p: argparse.ArgumentParser) -> None:
 
 def _threshold_parser(p: argparse.ArgumentParser) -> None:
     _add_model_options(p)
+    add_family_options(p)
     p.add_argument(
         "--digits",
         type=int,
@@ -219,11 +227,13 @@ def _threshold_parser(p: argparse.ArgumentParser) -> None:
 
 def _optimum_parser(p: argparse.ArgumentParser) -> None:
     _add_model_options(p)
+    add_family_options(p)
     p.add_argument("--sigma2", type=_number, required=True, help="decoder variance sigma'^2 > 0")
 
 
 def _map_parser(p: argparse.ArgumentParser) -> None:
     _add_model_options(p)
+    add_family_options(p)
     p.add_argument(
         "--vary",
         choices=("sigma2", "beta"),
@@ -248,8 +258,9 @@ def _train_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--encoder-variance",
         choices=(*ENCODER_VARIANCES, "data-dependent"),
-        default="learnable",
-        help="linear model only: learnable (default), fixed, or data-dependent",
+        default=DEFAULT_TRAIN_ENCODER_VARIANCE,
+        help="linear model only: learnable (default), fixed, or data-dependent (hvae: the "
+        "first level's, learnable or fixed, default fixed)",
     )
     p.add_argument("--sigma2-range", type=_range, default=None, metavar="LO:HI", help="sweep range")
     p.add_argument("--points", type=int, default=24, help="sweep points (default 24)")
@@ -258,6 +269,7 @@ def _train_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--out", type=Path, default=None, help="folder for the figure and data")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    add_family_options(p)
     p.add_argument(
         "--export-posterior", nargs=2, metavar=("SIGMA2", "FILE.npz"), default=None,
         help="write mu, logvar and reconstruction of the sweep point nearest SIGMA2 "
@@ -399,6 +411,8 @@ def _run_derive(args: argparse.Namespace) -> None:
 
 
 def _source(args: argparse.Namespace) -> Source:
+    if getattr(args, "family", "vae") == "cvae":  # the residual spectrum (--family cvae)
+        return conditional_source(args)
     if args.spectrum is not None:
         if args.moment != "centred" or args.scale is not None:
             raise UsageError("--moment and --scale apply to --data, not to --spectrum")
@@ -418,6 +432,8 @@ def _data(args: argparse.Namespace) -> Source:
 def _run_threshold(args: argparse.Namespace) -> None:
     from numerics.core._optimum import thresholds
 
+    if run_family(args, "threshold"):  # --family cvae|hvae (numerics/app/_family_cli.py)
+        return
     source = _source(args)
     m = _model(args, source.eigenvalues.size)
     model = m.pop("model")
@@ -470,6 +486,8 @@ def _eta(model) -> str:
 def _run_optimum(args: argparse.Namespace) -> None:
     from numerics.core._optimum import optimum
 
+    if run_family(args, "optimum"):  # --family cvae|hvae (numerics/app/_family_cli.py)
+        return
     source = _source(args)
     m = _model(args, source.eigenvalues.size)
     model = m.pop("model")
@@ -510,6 +528,8 @@ def _print_record(source: Source) -> None:
 def _run_map(args: argparse.Namespace) -> None:
     from numerics.core._maps import collapse_map, jump_summary, phase_diagram
 
+    if run_family(args, "map"):  # --family cvae|hvae (numerics/app/_family_cli.py)
+        return
     if args.vary == "beta" and args.sigma2 is None:
         raise UsageError("--vary beta needs a fixed --sigma2")
     if args.vary == "sigma2" and args.sigma2 is not None:
@@ -594,11 +614,15 @@ def _train_options(args: argparse.Namespace) -> tuple[np.ndarray | None, dict]:
     return grid, options
 
 
+#: How the training summary names a sweep's model (the VAE's linear trainer: ``linear``).
+_TRAINED = {"mlp": "MLP", "conditional": "linear conditional"}
+
+
 def _print_training(report, source: Source) -> None:
     _print_record(source)
     n_seeds = len(report.sweep.seeds)
     print(
-        f"{'MLP' if report.sweep.model == 'mlp' else 'linear'} VAE, "
+        f"{_TRAINED.get(report.sweep.model, 'linear')} VAE, "
         f"{len(report.sweep.sigma2)} sweep points x {n_seeds} seed{'s' if n_seeds > 1 else ''} "
         f"in {report.sweep.seconds:.1f} s"
     )
@@ -621,6 +645,8 @@ def _run_train(args: argparse.Namespace) -> None:
     from numerics.training._allocator import keep_freed_memory
     from numerics.training._measure import train_and_measure
 
+    if run_family(args, "train"):  # --family cvae|hvae (numerics/app/_family_cli.py)
+        return
     grid, options = _train_options(args)  # the options first: the data may be large
     if args.out is not None:
         from numerics.app._writers import TRAINING_FILES
