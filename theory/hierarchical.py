@@ -42,6 +42,7 @@ stationary point off collapse for beta_1 != beta_2: the top level always collaps
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -791,9 +792,38 @@ class HierarchicalDerivation:
 
     def phase_at(self, values: dict[sp.Symbol, sp.Expr]) -> str | None:
         """The point that is the minimum at explicit parameter ``values`` (None: none is)."""
-        found = [k for k, ms in self.minimum_regions.items()
-                 if all(sp.N(m.xreplace(values), 30) > 0 for m in ms)]  # fmt: skip
+        found = self.phases_at(values, strict=True)
         return found[0] if len(found) == 1 else None
+
+    def phases_at(self, values: dict[sp.Symbol, sp.Expr], strict: bool = False) -> list[str]:
+        """Points whose every margin is positive (``strict``) or non-negative at ``values``:
+        on a boundary, the points that meet there."""
+
+        def ok(m: sp.Expr) -> bool:
+            v = m.xreplace(values)
+            approx = sp.N(v, 30)
+            if abs(approx) > sp.Float("1e-20"):  # the sign is plain at 30 digits
+                return bool(approx > 0)
+            return not strict and sp.simplify(v) == 0  # on the boundary: exactly zero?
+
+        return [k for k, ms in self.minimum_regions.items() if all(ok(m) for m in ms)]
+
+    @cached_property
+    def partition_checked(self) -> int:
+        """How many sample parameter points have exactly one minimum (raises otherwise).
+
+        :data:`PARTITION_SAMPLES` points, every law argument a deterministic rational
+        (:func:`_rational`; a learnable first level: beta_1 < beta_2); at each, exactly one
+        point must have every margin of :attr:`minimum_regions` positive.
+        """
+        args = self.spec.law_arguments
+        for n in range(PARTITION_SAMPLES):
+            values = {x: _rational(n, i) for i, x in enumerate(args)}
+            if self.spec.first == "learnable" and not values[S.beta] < values[beta2]:
+                values[S.beta], values[beta2] = values[beta2] / 2, values[S.beta] * 2
+            if self.phase_at(values) is None:
+                raise ArithmeticError(f"{self.spec.name}: not exactly one minimum at {values}")
+        return PARTITION_SAMPLES
 
     @cached_property
     def unbounded_slope(self) -> sp.Expr | None:
@@ -849,7 +879,7 @@ class HierarchicalDerivation:
             roots: dict[sp.Expr, sp.Expr] = {}  # in the case's parametrisation -> as derived
             for m in self.margins:
                 for r in self.critical(m, S.sigma2):
-                    key = _powers(r.subs(sub))
+                    key = sp.powsimp(sp.expand_power_base(r.subs(sub), force=True), force=True)
                     if all(_powers(key - o) != 0 for o in roots):
                         roots[key] = r
             order = _sorted(list(roots))
@@ -862,6 +892,22 @@ class HierarchicalDerivation:
             walks.append((relation, _merged(walk)))
         return walks
 
+    @cached_property
+    def continuous_transitions(self) -> bool:
+        """At every transition of :attr:`sigma2_walks` the two points meet: E, |v_1|
+        sqrt(lambda), |w_2| and F agree at the critical sigma'^2 (checked as in
+        :attr:`stationarity`, in each case's parametrisation)."""
+        quantities = ("encoder_singular_value", "decoder2_singular_value", "neg_elbo")
+        for (_, sub), (_, walk) in zip(self.cases, self.sigma2_walks, strict=True):
+            for (a, end), (b, _) in itertools.pairwise(walk):
+                if a is None or b is None:
+                    continue
+                diffs = [(self.laws[a][q] - self.laws[b][q]).subs(S.sigma2, end).subs(sub)
+                         for q in quantities]  # fmt: skip
+                if _vanishes([_powers(e) for e in diffs]) == "FAILED":
+                    return False
+        return True
+
     def _phase_near(self, sub: dict, at: sp.Expr | None, side: int) -> str | None:
         """The minimum's point just beside sigma'^2 = ``at`` (``side`` -1 below, +1 above)."""
         found = []
@@ -872,9 +918,9 @@ class HierarchicalDerivation:
                 if at is None:
                     signs.append(sign_of(m))
                     continue
-                value = sign_of(_powers(m.subs(S.sigma2, at)))
+                value = _sign(m.subs(S.sigma2, at))
                 if value == 0:
-                    value = side * sign_of(_powers(sp.diff(m, S.sigma2).subs(S.sigma2, at)))
+                    value = side * _sign(sp.diff(m, S.sigma2).subs(S.sigma2, at))
                 signs.append(value)
             if None in signs:
                 raise ArithmeticError(f"undecided margin sign for {key} at sigma'^2 = {at}")
@@ -885,12 +931,15 @@ class HierarchicalDerivation:
 
 #: Sample points of the numeric fallback of :func:`_vanishes` (rationals, reproducible).
 SAMPLES = 4
+#: Parameter points at which :attr:`HierarchicalDerivation.partition_checked` checks that
+#: exactly one stationary point is a minimum.
+PARTITION_SAMPLES = 60
 
 
 def _vanishes(exprs: list[sp.Expr]) -> str:
     """``symbolic`` if every expression simplifies to 0, else ``numeric`` if each is below
     1e-40 at :data:`SAMPLES` rational points (50 digits), else ``FAILED``."""
-    if all(sp.simplify(sp.radsimp(e)) == 0 for e in exprs):
+    if all(_powers(e) == 0 or sp.simplify(sp.radsimp(e)) == 0 for e in exprs):  # cheap first
         return "symbolic"
     symbols = sorted(set().union(*(e.free_symbols for e in exprs)), key=str)
     for n in range(SAMPLES):
@@ -907,7 +956,7 @@ def _sorted(values: list[sp.Expr]) -> list[sp.Expr]:
     for v in values:
         i = 0
         while i < len(out):
-            sign = sign_of(_powers(v - out[i]))
+            sign = _sign(v - out[i])
             if sign is None:
                 raise ArithmeticError(f"cannot order {v} and {out[i]}")
             if sign < 0:
@@ -929,9 +978,16 @@ def _merged(walk: list[tuple[str | None, sp.Expr]]) -> list[tuple[str | None, sp
 
 
 def _powers(expr: sp.Expr) -> sp.Expr:
-    """``expr`` with powers of products split and recombined (all symbols positive)."""
-    return sp.simplify(sp.powsimp(sp.expand_power_base(sp.powdenest(expr, force=True),
-                                                       force=True), force=True))  # fmt: skip
+    """``expr`` with powers of products split and recombined (all symbols positive), over
+    a common denominator."""
+    e = sp.powsimp(sp.expand_power_base(sp.powdenest(expr, force=True), force=True), force=True)
+    return sp.cancel(sp.together(e))
+
+
+def _sign(expr: sp.Expr) -> int | None:
+    """:func:`sign_of` after :func:`_powers`, and after ``simplify`` where that is not enough."""
+    sign = sign_of(_powers(expr))
+    return sign if sign is not None else sign_of(sp.simplify(_powers(expr)))
 
 
 #: Quantities whose derivatives in sigma'^2 are kept (maps report their jumps).
@@ -970,3 +1026,24 @@ def law_expressions(spec: HierarchicalVAE) -> dict:
             for var in (S.sigma2, S.beta, beta2)
         },
     }
+
+
+def _rational(n: int, i: int) -> sp.Rational:
+    """A reproducible pseudo-random rational in (1/89, 97) for sample n, argument i (a linear
+    congruential generator: generic values, so no sample falls on a boundary)."""
+    state = (12345 + 7919 * n + 104729 * i) % 2**31
+    state = (1103515245 * state + 12345) % 2**31
+    num = 1 + state % 97
+    state = (1103515245 * state + 12345) % 2**31
+    return sp.Rational(num, 1 + state % 89)
+
+
+_CACHE: dict[HierarchicalVAE, HierarchicalDerivation] = {}
+
+
+def derive_hierarchical(spec: HierarchicalVAE | None = None) -> HierarchicalDerivation:
+    """The (cached) :class:`HierarchicalDerivation` of ``spec`` (default: Dang et al.'s)."""
+    spec = spec or hierarchical_vae()
+    if spec not in _CACHE:
+        _CACHE[spec] = HierarchicalDerivation(spec)
+    return _CACHE[spec]

@@ -28,24 +28,44 @@ def _groups(models: tuple[LinearVAE, ...]) -> list[tuple[LinearVAE, ...]]:
     return [tuple(g) for g in groups.values()]
 
 
-def render_all(parallel: bool = True) -> dict[str, str]:
-    """LaTeX source of every model's derivation (``theory.all_models()``), keyed by file stem.
+#: The other model families' documents (``theory/family_document.py``), by file stem.
+FAMILY_DOCUMENTS = ("hierarchical-vae", "conditional-vae")
+
+
+def _render_family(stem: str) -> list[str]:
+    """The document of another model family (one task of :func:`render_all`)."""
+    from theory.family_document import render_conditional, render_hierarchical
+
+    return [
+        {"conditional-vae": render_conditional, "hierarchical-vae": render_hierarchical}[stem]()
+    ]
+
+
+def render_all(parallel: bool = True, families: bool = True) -> dict[str, str]:
+    """LaTeX source of every model's derivation (``theory.all_models()``), keyed by file stem,
+    and with ``families`` the conditional and hierarchical VAE's (:data:`FAMILY_DOCUMENTS`).
 
     Models with different per-mode problems are independent, so with ``parallel`` each
-    group is derived in its own process (at most one per core).
+    group (and each family) is derived in its own process (at most one per core).
     """
     groups = _groups(all_models())
-    workers = min(len(groups), os.cpu_count() or 1)
+    stems = list(FAMILY_DOCUMENTS) if families else []
+    tasks = [(_render_family, stem) for stem in stems] + [(_render_group, g) for g in groups]
+    workers = min(len(tasks), os.cpu_count() or 1)
     if parallel and workers > 1:
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            texts = list(pool.map(_render_group, groups))
+            texts = list(pool.map(_run, tasks))
     else:
-        texts = [_render_group(g) for g in groups]
-    return {
-        spec.name: text
-        for group, rendered in zip(groups, texts, strict=True)
-        for spec, text in zip(group, rendered, strict=True)
-    }
+        texts = [_run(t) for t in tasks]
+    out = {stem: rendered[0] for stem, rendered in zip(stems, texts, strict=False)}
+    for group, rendered in zip(groups, texts[len(stems) :], strict=True):
+        out |= {spec.name: text for spec, text in zip(group, rendered, strict=True)}
+    return out
+
+
+def _run(task) -> list[str]:
+    function, argument = task
+    return function(argument)
 
 
 def latex_compiler() -> str | None:
@@ -90,16 +110,16 @@ def compile_pdf(tex: Path, out_dir: Path, keep_log: bool = False) -> Path:
         return target
 
 
-def derivation_files(folder: Path, pdf: bool | None = None) -> list[Path]:
+def derivation_files(folder: Path, pdf: bool | None = None, families: bool = True) -> list[Path]:
     """Every derivation as .tex (and .pdf) in ``folder``; returns the files written.
 
     ``pdf``: True compiles (error if no compiler); False does not; None compiles when
-    ``latexmk`` is installed.
+    ``latexmk`` is installed.  ``families``: the conditional and hierarchical VAE's too.
     """
     compile_it = check_pdf(pdf)
     folder.mkdir(parents=True, exist_ok=True)
     written = []
-    for stem, text in render_all().items():
+    for stem, text in render_all(families=families).items():
         tex = folder / f"{stem}.tex"
         tex.write_text(text, encoding="utf-8")
         written.append(tex)
@@ -116,9 +136,10 @@ def check_pdf(pdf: bool | None) -> bool:
     return latex_compiler() is not None if pdf is None else bool(pdf)
 
 
-def derivation_names(pdf: bool) -> list[str]:
+def derivation_names(pdf: bool, families: bool = True) -> list[str]:
     """The files :func:`derivation_files` writes."""
-    return [f"{m.name}.{ext}" for m in all_models() for ext in ("tex", "pdf")[: 1 + pdf]]
+    stems = [m.name for m in all_models()] + (list(FAMILY_DOCUMENTS) if families else [])
+    return [f"{stem}.{ext}" for stem in stems for ext in ("tex", "pdf")[: 1 + pdf]]
 
 
 def write_derivations(out: Path, pdf: bool | None = None) -> list[Path]:

@@ -128,7 +128,8 @@ class ReportResults:
 def _theory_parts(data: str, source: Source, out: Path, pdf: bool, t0: float) -> dict:
     """Derivations, thresholds (float and certified), maps and the phase diagram."""
     _log("derivations", t0)
-    derived = derivation_files(out / "derivations", pdf=None if pdf else False)
+    # The VAE's documents (the conditional and hierarchical VAE's: `vae-collapse derive`).
+    derived = derivation_files(out / "derivations", pdf=None if pdf else False, families=False)
     _log(f"thresholds of {data}", t0)
     lam = source.eigenvalues
     th = thresholds(lam)
@@ -212,7 +213,7 @@ def _expected_files(pdf: bool, follow_up: bool) -> list[str]:
     return [
         "summary.md",
         "thresholds.json",
-        *(f"derivations/{n}" for n in derivation_names(pdf)),
+        *(f"derivations/{n}" for n in derivation_names(pdf, families=False)),
         *(f"map/{n}" for n in MAP_FILES),
         *(f"{f}/{n}" for f in folders for n in TRAINING_FILES),
         *(f"dynamics/{n}" for n in DYNAMICS_FILES),
