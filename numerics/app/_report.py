@@ -15,7 +15,7 @@ import contextlib
 import multiprocessing
 import signal
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -123,6 +123,8 @@ class ReportResults:
     dynamics: DynamicsResult
     follow_up: TrainingReport | None
     seconds: float = 0.0
+    #: Opt-in sections of the other model families (numerics/app/_family_report.py).
+    families: dict = field(default_factory=dict)
 
 
 def _theory_parts(data: str, source: Source, out: Path, pdf: bool, t0: float) -> dict:
@@ -190,12 +192,20 @@ def _training_parts(source: Source, out: Path, progress: bool, t0: float) -> dic
     return dict(linear=linear, mlp=mlp)
 
 
-def compute_report(data, source, out, pdf, progress, t0, follow_up) -> ReportResults:
+def compute_report(
+    data, source, out, pdf, progress, t0, follow_up, hierarchical=False, condition_columns=None
+) -> ReportResults:
     """Every part of the report, written into ``out``; ``follow_up`` is the worker's result
     (None: the follow-up protocol is not part of this report)."""
     theory = _theory_parts(data, source, out, pdf, t0)
     trained = _training_parts(source, out, progress, t0)
     dynamics = _dynamics_part(source, out, t0)
+    families = {}
+    if hierarchical or condition_columns is not None:
+        from numerics.app._family_report import family_parts
+
+        _log("training the hierarchical / conditional VAE across their transitions", t0)
+        families = family_parts(data, source, out, progress, hierarchical, condition_columns)
     follow = None
     if follow_up is not None:
         _log("waiting for the follow-up protocol", t0)
@@ -203,7 +213,7 @@ def compute_report(data, source, out, pdf, progress, t0, follow_up) -> ReportRes
         training_files(follow, out / "train_mlp_mixture")
     return ReportResults(
         data=data, record=source.record, **theory, **trained, dynamics=dynamics,
-        follow_up=follow, seconds=time.perf_counter() - t0,
+        follow_up=follow, seconds=time.perf_counter() - t0, families=families,
     )  # fmt: skip
 
 
@@ -231,6 +241,8 @@ def make_report(
     pdf: bool = True,
     progress: bool = True,
     follow_up: bool | None = None,
+    hierarchical: bool = False,
+    condition_columns: str | None = None,
 ) -> Path:
     """Run everything on ``data`` and write ``out/summary.md`` with what it produced.
 
@@ -246,8 +258,15 @@ def make_report(
     t0 = time.perf_counter()
     follow_up = data == "digits" if follow_up is None else bool(follow_up)
     compile_pdf = check_pdf(None if pdf else False)
-    folder = OutputFolder(out).check(_expected_files(compile_pdf, follow_up))
+    from numerics.app._family_report import family_files
+
+    expected = _expected_files(compile_pdf, follow_up)
+    folder = OutputFolder(out).check(expected + family_files(hierarchical, bool(condition_columns)))
     source = from_data(data)  # bad data: one error, before anything is printed or written
+    if condition_columns is not None:  # the columns checked before the work
+        from numerics.app._sources import from_conditional_data
+
+        from_conditional_data(data, condition_columns)
     if not (source.eigenvalues > 0).any():
         raise InputError(
             f"{data}: every covariance eigenvalue is 0 (constant data): no transition to report"
@@ -264,7 +283,8 @@ def make_report(
             )
             worker = pool.apply_async(_follow_up)
             _log("the follow-up protocol (MLP VAE on the 8-d mixture) runs in a second process", t0)
-        results = compute_report(data, source, scratch, pdf, progress, t0, worker)
+        results = compute_report(data, source, scratch, pdf, progress, t0, worker, hierarchical,
+                                 condition_columns)  # fmt: skip
         (scratch / "summary.md").write_text(render_summary(results))
     summary = out / "summary.md"
     _log(f"done: {summary}", t0)

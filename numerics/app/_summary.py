@@ -306,5 +306,9 @@ def render_summary(r: ReportResults) -> str:
     ]
     if r.follow_up is not None:
         lines += _follow_up_section(r.follow_up)
+    if r.families:  # opt-in: report --hierarchical, --condition-columns
+        from numerics.app._family_report import family_summary
+
+        lines += family_summary(r.families, r.data)
     lines += _dynamics_section(r)
     return "\n".join(lines)

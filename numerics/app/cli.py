@@ -344,6 +344,15 @@ def _report_parser(p: argparse.ArgumentParser) -> None:
         help="also train the follow-up paper's protocol on its 8-d mixture, a calibration "
         "of the MLP measurement independent of the data (default: only on digits)",
     )
+    p.add_argument(
+        "--hierarchical", action="store_true",
+        help="add the linear two-level hierarchical VAE trained across its transitions "
+        "(opt-in: about 4 s on digits, plus 7 s deriving its laws the first time)",
+    )  # fmt: skip
+    p.add_argument(
+        "--condition-columns", metavar="SPEC", default=None,
+        help="add the linear conditional VAE with these columns of --data as the condition",
+    )  # fmt: skip
 
 
 #: Sub-commands: (help, the function that adds their options).
@@ -803,7 +812,8 @@ def _run_report(args: argparse.Namespace) -> None:
     keep_freed_memory()  # training temporaries without page faults (numerics/allocator.py)
     make_report(
         args.data, args.out, pdf=not args.no_pdf, progress=not args.no_progress,
-        follow_up=args.follow_up,
+        follow_up=args.follow_up, hierarchical=args.hierarchical,
+        condition_columns=args.condition_columns,
     )  # fmt: skip
 
 
