@@ -296,3 +296,28 @@ def test_trained_hierarchical_vae_lands_on_both_levels_collapses():
     assert len(report.top) == 4 and len(report.first) == 1
     errors = [m.relative_error for m in measured]
     assert all(e is not None and abs(e) < 0.02 for e in errors), errors
+
+
+def test_report_sections_train_both_families(tmp_path):
+    """The opt-in report sections (report --hierarchical --condition-columns) on small data."""
+    from numerics.app._family_report import family_parts, family_summary
+    from numerics.app._sources import from_data
+
+    data = "synthetic:correlated:d=4,rho=0.5,spectrum=4;3;2;1,n=3000"
+    source = from_data(data)
+    results = family_parts(data, source, tmp_path, False, True, "0:4")
+    for folder in ("train_hierarchical", "train_conditional"):
+        assert (tmp_path / folder / "training.png").stat().st_size > 0
+    lines = "\n".join(family_summary(results, data))
+    assert "hierarchical VAE" in lines and "conditional VAE" in lines
+    measured = results["hierarchical"].top + results["conditional"].measured
+    assert all(m.relative_error is not None and abs(m.relative_error) < 0.02 for m in measured)
+
+
+def test_cli_train_hierarchical_defaults_to_a_fixed_first_level(capsys):
+    data = "synthetic:correlated:d=3,rho=0.5,n=2000"
+    assert main(["train", "--data", data, "--family", "hvae", "--latent-dim", "3",
+                 "--no-progress", "--json"]) == 0  # fmt: skip
+    out = json.loads(capsys.readouterr().out)
+    assert out["theory"]["model"]["encoder_variance"] == "fixed"
+    assert out["theory"]["model"]["zeta2"] == [1.0]

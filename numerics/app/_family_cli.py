@@ -73,6 +73,23 @@ def _top_variance(text: str) -> tuple[str, float | None]:
     )
 
 
+def train_encoder_variance(text: str) -> str:
+    """``train --encoder-variance``: learnable, fixed, data-dependent, or (hvae) fixed:Z."""
+    name, sep, value = text.partition(":")
+    if text in ("learnable", "fixed", "data-dependent"):
+        return text
+    if name == "fixed" and sep:
+        try:
+            z = parse_exact(value, "encoder variance")
+        except InputError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        if z > 0:
+            return f"fixed:{value}"
+    raise argparse.ArgumentTypeError(
+        f"{text!r}: expected learnable, fixed, data-dependent or (--family hvae) fixed:Z, Z > 0"
+    )
+
+
 def add_family_options(p: argparse.ArgumentParser) -> None:
     """``--family`` and the options of the conditional and the hierarchical VAE."""
     g = p.add_argument_group("model family")
@@ -176,8 +193,9 @@ def hierarchical_options(args: argparse.Namespace, d: int) -> dict[str, Any]:
     variance = args.encoder_variance
     if isinstance(variance, _Default | _DefaultName):
         first, zeta2 = "fixed", None
-    elif isinstance(variance, str):  # train: learnable or fixed (at the prior variance)
-        first, zeta2 = variance, None
+    elif isinstance(variance, str):  # train: learnable, fixed (at the prior variance), fixed:Z
+        first, _, value = variance.partition(":")
+        zeta2 = float(parse_exact(value, "encoder variance")) if value else None
     else:
         first, values = variance
         zeta2 = None if values is None else float(values[0])

@@ -29,9 +29,9 @@ def _checked(args: argparse.Namespace, family: str) -> np.ndarray | None:
         if given:
             raise InputError(f"{option} does not apply to --family {family} (exact "
                              "expectation, centred data)")  # fmt: skip
-    variance = args.encoder_variance
+    variance = args.encoder_variance.partition(":")[0]  # hvae: fixed:Z is fixed
     allowed = ("learnable",) if family == "cvae" else ("learnable", "fixed")
-    if variance not in allowed:
+    if variance not in allowed or (family == "cvae" and ":" in args.encoder_variance):
         raise InputError(f"--encoder-variance {variance}: --family {family} trains "
                          f"{' or '.join(allowed)}")  # fmt: skip
     if args.points < 2:

@@ -21,6 +21,7 @@ from numerics.app._family_cli import (
     add_family_options,
     conditional_source,
     run_family,
+    train_encoder_variance,
 )
 from numerics.app._output import OutputFolder, strict_json
 from numerics.app._sources import MOMENTS, Source, from_data, from_spectrum, parse_exact
@@ -257,10 +258,11 @@ def _train_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--latent-dim", type=int, default=4, metavar="K", help="latents (default 4)")
     p.add_argument(
         "--encoder-variance",
-        choices=(*ENCODER_VARIANCES, "data-dependent"),
+        type=train_encoder_variance,
         default=DEFAULT_TRAIN_ENCODER_VARIANCE,
+        metavar="{" + ",".join((*ENCODER_VARIANCES, "data-dependent")) + "}",
         help="linear model only: learnable (default), fixed, or data-dependent (hvae: the "
-        "first level's, learnable or fixed, default fixed)",
+        "first level's, learnable, fixed or fixed:Z, default fixed)",
     )
     p.add_argument("--sigma2-range", type=_range, default=None, metavar="LO:HI", help="sweep range")
     p.add_argument("--points", type=int, default=24, help="sweep points (default 24)")

@@ -388,6 +388,8 @@ def _mode_transitions(laws, m, r: int, lam: float, beta: float) -> list[Transiti
     """The transitions of mode r + 1: roots of the margins where its point changes."""
     roots = np.ravel(laws.roots("sigma2", m, lam, 1.0, beta))
     roots = np.unique(roots[np.isfinite(roots) & (roots > 0)])
+    # Roots of different margins that are equal up to rounding are one critical value.
+    roots = [c for i, c in enumerate(roots) if i == 0 or c > roots[i - 1] * (1 + 1e-12)]
     out = []
     for c in roots:
         sides = laws.phase(m, lam, np.array([c * (1 - SIDE), c * (1 + SIDE)]), beta)
