@@ -8,7 +8,9 @@ model factory and derive::
     d.optimum.active["kl"]        # log(lambda/(beta*sigma2))/2
 """
 
+from theory.conditional import ConditionalVAE, conditional_vae, derive_conditional
 from theory.derivation import QUANTITIES, Derivation, ModeDerivation, PairingRule, derive
+from theory.hierarchical import HierarchicalVAE, derive_hierarchical, hierarchical_vae
 from theory.model import (
     ENCODER_VARIANCES,
     LinearVAE,
@@ -22,14 +24,20 @@ from theory.model import (
 __all__ = [
     "ENCODER_VARIANCES",
     "QUANTITIES",
+    "ConditionalVAE",
     "Derivation",
+    "HierarchicalVAE",
     "LinearVAE",
     "ModeDerivation",
     "PairingRule",
     "all_models",
+    "conditional_vae",
     "derive",
+    "derive_conditional",
+    "derive_hierarchical",
     "fixed_anisotropic_encoder_variance",
     "fixed_encoder_variance",
+    "hierarchical_vae",
     "learnable_encoder_variance",
     "linear_vae",
 ]

@@ -7,6 +7,18 @@ stationary point (``_landscape``) evaluate them for a concrete model (``_model``
 holds every input check and the :class:`InputError` they raise.
 """
 
+from numerics.core._conditional import (
+    conditional_map,
+    conditional_optimum,
+    conditional_thresholds,
+)
+from numerics.core._hierarchical import (
+    hierarchical_map,
+    hierarchical_optimum,
+    hierarchical_phase_diagram,
+    hierarchical_thresholds,
+    resolve_hierarchical,
+)
 from numerics.core._landscape import Block, StationaryPoint, stationary_point, stationary_points
 from numerics.core._maps import (
     CriticalPoint,
@@ -40,9 +52,17 @@ __all__ = [
     "StationaryPoint",
     "ThresholdResult",
     "collapse_map",
+    "conditional_map",
+    "conditional_optimum",
+    "conditional_thresholds",
+    "hierarchical_map",
+    "hierarchical_optimum",
+    "hierarchical_phase_diagram",
+    "hierarchical_thresholds",
     "jump_summary",
     "optimum",
     "phase_diagram",
+    "resolve_hierarchical",
     "resolve_model",
     "stationary_point",
     "stationary_points",
