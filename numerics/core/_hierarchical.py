@@ -126,9 +126,13 @@ def resolve_hierarchical(
             "needs beta < beta2 (F is unbounded below for beta > beta2 and its minima form a "
             "flat family at beta = beta2; derivations/hierarchical-vae.tex)"
         )
-    z1 = None if encoder_variance == "learnable" else check_positive("zeta2", zeta2 or eta2)
+    z1 = (
+        None
+        if encoder_variance == "learnable"
+        else check_positive("zeta2", eta2 if zeta2 is None else zeta2)
+    )
     z2 = None if top_encoder_variance == "learnable" else check_positive(
-        "top zeta2", top_zeta2 or eta2
+        "top zeta2", eta2 if top_zeta2 is None else top_zeta2
     )  # fmt: skip
     k = check_latent_dim(latent_dim, d if d is not None else latent_dim or 1)
     return HierarchicalModel(spec, k, eta2, beta2, z1, z2)
