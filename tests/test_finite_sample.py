@@ -96,3 +96,21 @@ def test_threshold_command_finite_sample_fields(tmp_path, capsys):
     # Sampled means approach the BBP prediction as N grows (d = 32, N up to 1600).
     n, bbp1, mean1 = table[:, 0], table[:, 1], table[:, 4]
     assert n[-1] == 1600 and abs(mean1[-1] / bbp1[-1] - 1) < 0.05
+
+
+def test_threshold_prints_the_population_of_any_synthetic_source(capsys):
+    """Text output: non-spiked synthetic data have population thresholds but no BBP line;
+    the conditional VAE's residual spectrum has neither (the generator's population is the
+    joint covariance's, not the residual's)."""
+    from numerics.app.cli import main
+
+    assert (
+        main(["threshold", "--data", "synthetic:exponential:d=5,n=300", "--latent-dim", "2"]) == 0
+    )
+    lines = capsys.readouterr().out.splitlines()
+    # exponential: population eigenvalues exp(-j / 10) (numerics/data/_synthetic.py)
+    assert lines[-1] == f"population: critical sigma2 1, {np.exp(-0.1):.6g}"
+    argv = ["threshold", "--data", "synthetic:correlated:d=4,rho=0.6,n=2000", "--family", "cvae",
+            "--condition-columns", "0:4"]  # fmt: skip
+    assert main(argv) == 0
+    assert "population" not in capsys.readouterr().out

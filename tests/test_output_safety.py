@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from numerics.app import _report
+from numerics.app._documents import derivation_names
 from numerics.app._output import MANIFEST, OutputFolder
 from numerics.app.cli import main
 
@@ -122,9 +123,7 @@ def test_derive_keeps_the_users_notes(tmp_path, capsys):
     (out / "notes.tex").write_text("% mine")
     assert run(capsys, "derive", "--out", str(out), "--no-pdf")[0] == 0
     assert (out / "notes.tex").read_text() == "% mine"
-    from numerics.app._documents import derivation_names
-
-    written = len(derivation_names(pdf=False))  # the generated documents, and the notes
+    written = len(derivation_names(pdf=False))  # every document, and the user's notes
     assert sorted(p.suffix for p in out.iterdir() if p.name != MANIFEST) == [".tex"] * (written + 1)
 
 

@@ -15,7 +15,7 @@ import contextlib
 import multiprocessing
 import signal
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -110,6 +110,12 @@ def mlp_sweep(predicted: np.ndarray) -> np.ndarray:
     return np.geomspace(low, MLP_SWEEP["above_first"] * top[0], MLP_SWEEP["points"])
 
 
+#: The extra derivations the report carries (the VAE's are all there): the learnable
+#: decoder variance, which the report trains; the conditional and hierarchical VAE's are
+#: written by ``vae-collapse derive``.
+REPORT_DOCUMENTS = ("learnable-decoder-variance",)
+
+
 @dataclass
 class ReportResults:
     """Everything the report computed; :func:`numerics.app._summary.render_summary` renders it."""
@@ -128,12 +134,17 @@ class ReportResults:
     seconds: float = 0.0
     #: The learnable decoder variance: a beta sweep and the basin run (None: not run).
     decoder_variance: dict | None = None
+    #: Opt-in sections of the other model families (numerics/app/_family_report.py).
+    families: dict = field(default_factory=dict)
 
 
 def _theory_parts(data: str, source: Source, out: Path, pdf: bool, t0: float) -> dict:
     """Derivations, thresholds (float and certified), maps and the phase diagram."""
     _log("derivations", t0)
-    derived = derivation_files(out / "derivations", pdf=None if pdf else False)
+    # The VAE's documents (the conditional and hierarchical VAE's: `vae-collapse derive`).
+    derived = derivation_files(
+        out / "derivations", pdf=None if pdf else False, extras=REPORT_DOCUMENTS
+    )
     _log(f"thresholds of {data}", t0)
     lam = source.eigenvalues
     th = thresholds(lam)
@@ -194,7 +205,9 @@ def _training_parts(source: Source, out: Path, progress: bool, t0: float) -> dic
     return dict(linear=linear, mlp=mlp)
 
 
-def compute_report(data, source, out, pdf, progress, t0, follow_up) -> ReportResults:
+def compute_report(
+    data, source, out, pdf, progress, t0, follow_up, hierarchical=False, condition_columns=None
+) -> ReportResults:
     """Every part of the report, written into ``out``; ``follow_up`` is the worker's result
     (None: the follow-up protocol is not part of this report)."""
     theory = _theory_parts(data, source, out, pdf, t0)
@@ -205,6 +218,12 @@ def compute_report(data, source, out, pdf, progress, t0, follow_up) -> ReportRes
     k = min(TRAINED_LATENTS, int(np.sum(source.eigenvalues > 0)) - 1)
     decoder = report_part(source, out, progress, k) if k >= 1 else None
     dynamics = _dynamics_part(source, out, t0)
+    families = {}
+    if hierarchical or condition_columns is not None:
+        from numerics.app._family_report import family_parts
+
+        _log("training the hierarchical / conditional VAE across their transitions", t0)
+        families = family_parts(data, source, out, progress, hierarchical, condition_columns)
     follow = None
     if follow_up is not None:
         _log("waiting for the follow-up protocol", t0)
@@ -213,6 +232,7 @@ def compute_report(data, source, out, pdf, progress, t0, follow_up) -> ReportRes
     return ReportResults(
         data=data, record=source.record, **theory, **trained, dynamics=dynamics,
         follow_up=follow, seconds=time.perf_counter() - t0, decoder_variance=decoder,
+        families=families,
     )  # fmt: skip
 
 
@@ -222,7 +242,7 @@ def _expected_files(pdf: bool, follow_up: bool) -> list[str]:
     return [
         "summary.md",
         "thresholds.json",
-        *(f"derivations/{n}" for n in derivation_names(pdf)),
+        *(f"derivations/{n}" for n in derivation_names(pdf, extras=REPORT_DOCUMENTS)),
         *(f"map/{n}" for n in MAP_FILES),
         *(f"{f}/{n}" for f in folders for n in TRAINING_FILES),
         *(f"dynamics/{n}" for n in DYNAMICS_FILES),
@@ -241,6 +261,8 @@ def make_report(
     pdf: bool = True,
     progress: bool = True,
     follow_up: bool | None = None,
+    hierarchical: bool = False,
+    condition_columns: str | None = None,
 ) -> Path:
     """Run everything on ``data`` and write ``out/summary.md`` with what it produced.
 
@@ -256,8 +278,15 @@ def make_report(
     t0 = time.perf_counter()
     follow_up = data == "digits" if follow_up is None else bool(follow_up)
     compile_pdf = check_pdf(None if pdf else False)
-    folder = OutputFolder(out).check(_expected_files(compile_pdf, follow_up))
+    from numerics.app._family_report import family_files
+
+    expected = _expected_files(compile_pdf, follow_up)
+    folder = OutputFolder(out).check(expected + family_files(hierarchical, bool(condition_columns)))
     source = from_data(data)  # bad data: one error, before anything is printed or written
+    if condition_columns is not None:  # the columns checked before the work
+        from numerics.app._sources import from_conditional_data
+
+        from_conditional_data(data, condition_columns)
     if not (source.eigenvalues > 0).any():
         raise InputError(
             f"{data}: every covariance eigenvalue is 0 (constant data): no transition to report"
@@ -277,7 +306,9 @@ def make_report(
             # Two processes on two cores: BLAS threads would only wait for a core (and
             # OpenBLAS's spin while they wait), so each process keeps one.
             stack.enter_context(threadpool_limits(1, user_api="blas"))
-        results = compute_report(data, source, scratch, pdf, progress, t0, worker)
+        # The opt-in family sections only when asked: the default call is unchanged.
+        families = (hierarchical, condition_columns) if hierarchical or condition_columns else ()
+        results = compute_report(data, source, scratch, pdf, progress, t0, worker, *families)
         (scratch / "summary.md").write_text(render_summary(results))
     summary = out / "summary.md"
     _log(f"done: {summary}", t0)

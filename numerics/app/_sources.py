@@ -158,3 +158,41 @@ def _source_of(
     if not all(math.isfinite(x) for x in lam):
         raise InputError(f"data {str(text)!r}: the covariance has non-finite eigenvalues")
     return Source(eigenvalues=lam, record=record, dataset=dataset, moment=moment, scale=factor)
+
+
+def from_conditional_data(text: str, columns: str, scale: float | None = None) -> Source:
+    """A SOURCE for the conditional VAE: data whose ``columns`` (``--condition-columns``) are
+    the condition x and the others the output y; the eigenvalues are those of the residual
+    covariance of y given x (:mod:`numerics.spectra._condition`).
+
+    In-memory data only (the regression reads all rows at once); the centred covariance.
+    """
+    from numerics.spectra._condition import condition_columns, conditional_spectrum
+
+    factor = 1.0 if scale is None else check_positive("scale", scale)
+    dataset = parse_data_source(str(text))
+    if dataset.lazy:
+        raise InputError(
+            f"--condition-columns with {text!r}: a chunked store; expected data that fit in "
+            "memory (digits, synthetic, .npy, .npz, .csv)"
+        )
+    mask = condition_columns(columns, dataset.shape[1])
+    lam = conditional_spectrum(np.asarray(dataset.X, dtype=float), mask) * factor * factor
+    # As for any data spectrum: eigenvalues at the level of rounding are 0 (_source_of).
+    zero_tol = lam.size * np.finfo(float).eps * (lam[0] if lam.size else 0.0)
+    lam = np.where(lam <= zero_tol, 0.0, lam)
+    record = dataset.record() | {
+        "family": "cvae",
+        "moment": "centred",
+        "covariance": "residual of y given x: Sigma_yy - Sigma_yx Sigma_xx^+ Sigma_xy "
+        "(least squares)",
+        "condition_columns": str(columns),
+        "x_dim": int(mask.sum()),
+        "y_dim": int((~mask).sum()),
+        "scale": factor,
+        "spectrum_method": f"eigvalsh of the residual covariance of y given x (x: columns "
+        f"{columns})",
+        "zero_eigenvalues": int((lam == 0).sum()),
+    }
+    extra = {"condition_mask": mask}
+    return Source(eigenvalues=lam, record=record, dataset=dataset, scale=factor, extra=extra)

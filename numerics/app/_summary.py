@@ -310,5 +310,9 @@ def render_summary(r: ReportResults) -> str:
         from numerics.app._decoder_variance import report_section
 
         lines += report_section(r.decoder_variance, r.data)
+    if r.families:  # opt-in: report --hierarchical, --condition-columns
+        from numerics.app._family_report import family_summary
+
+        lines += family_summary(r.families, r.data)
     lines += _dynamics_section(r)
     return "\n".join(lines)

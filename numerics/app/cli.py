@@ -16,6 +16,14 @@ from typing import NoReturn
 
 import numpy as np
 
+from numerics.app._family_cli import (
+    DEFAULT_ENCODER_VARIANCE,
+    DEFAULT_TRAIN_ENCODER_VARIANCE,
+    add_family_options,
+    conditional_source,
+    run_family,
+    train_encoder_variance,
+)
 from numerics.app._output import OutputFolder, strict_json
 from numerics.app._sources import MOMENTS, Source, from_data, from_spectrum
 from numerics.core._validation import (
@@ -170,7 +178,7 @@ def _add_model_options(p: argparse.ArgumentParser, sweep: bool = False) -> None:
     p.add_argument(
         "--encoder-variance",
         type=_encoder_variance,
-        default=("learnable", None),
+        default=DEFAULT_ENCODER_VARIANCE,
         metavar="learnable|fixed|fixed:Z|fixed:Z1,...,Zk",
         help="encoder variance: trained (learnable, default); fixed at the prior variance "
         "(fixed); fixed at Z for every latent (fixed:Z); or one fixed value per latent, "
@@ -239,6 +247,7 @@ def _add_decoder_variance(p: argparse.ArgumentParser) -> None:
 def _threshold_parser(p: argparse.ArgumentParser) -> None:
     _add_model_options(p)
     _add_decoder_variance(p)
+    add_family_options(p)
     p.add_argument(
         "--digits",
         type=int,
@@ -266,6 +275,7 @@ def _threshold_parser(p: argparse.ArgumentParser) -> None:
 def _optimum_parser(p: argparse.ArgumentParser) -> None:
     _add_model_options(p)
     _add_decoder_variance(p)
+    add_family_options(p)
     p.add_argument(
         "--sigma2", type=_number, default=None,
         help="decoder variance sigma'^2 > 0 (required unless --decoder-variance learnable)",
@@ -275,6 +285,7 @@ def _optimum_parser(p: argparse.ArgumentParser) -> None:
 def _map_parser(p: argparse.ArgumentParser) -> None:
     _add_model_options(p)
     _add_decoder_variance(p)
+    add_family_options(p)
     p.add_argument(
         "--vary",
         choices=("sigma2", "beta"),
@@ -308,9 +319,11 @@ def _train_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--latent-dim", type=int, default=4, metavar="K", help="latents (default 4)")
     p.add_argument(
         "--encoder-variance",
-        choices=(*ENCODER_VARIANCES, "data-dependent"),
-        default="learnable",
-        help="linear model only: learnable (default), fixed, or data-dependent",
+        type=train_encoder_variance,
+        default=DEFAULT_TRAIN_ENCODER_VARIANCE,
+        metavar="{" + ",".join((*ENCODER_VARIANCES, "data-dependent")) + "}",
+        help="linear model only: learnable (default), fixed, or data-dependent (hvae: the "
+        "first level's, learnable, fixed or fixed:Z, default fixed)",
     )
     p.add_argument("--sigma2-range", type=_range, default=None, metavar="LO:HI", help="sweep range")
     p.add_argument("--points", type=int, default=24, help="sweep points (default 24)")
@@ -319,6 +332,7 @@ def _train_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--out", type=Path, default=None, help="folder for the figure and data")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    add_family_options(p)
     p.add_argument(
         "--export-posterior", nargs=2, metavar=("SIGMA2", "FILE.npz"), default=None,
         help="write mu, logvar and reconstruction of the sweep point nearest SIGMA2 "
@@ -399,6 +413,15 @@ def _report_parser(p: argparse.ArgumentParser) -> None:
         help="also train the follow-up paper's protocol on its 8-d mixture, a calibration "
         "of the MLP measurement independent of the data (default: only on digits)",
     )
+    p.add_argument(
+        "--hierarchical", action="store_true",
+        help="add the linear two-level hierarchical VAE trained across its transitions "
+        "(opt-in: about 4 s on digits, plus 7 s deriving its laws the first time)",
+    )  # fmt: skip
+    p.add_argument(
+        "--condition-columns", metavar="SPEC", default=None,
+        help="add the linear conditional VAE with these columns of --data as the condition",
+    )  # fmt: skip
 
 
 #: Sub-commands: (help, the function that adds their options).
@@ -466,6 +489,8 @@ def _run_derive(args: argparse.Namespace) -> None:
 
 
 def _source(args: argparse.Namespace) -> Source:
+    if getattr(args, "family", "vae") == "cvae":  # the residual spectrum (--family cvae)
+        return conditional_source(args)
     if args.spectrum is not None:
         if args.moment != "centred" or args.scale is not None:
             raise UsageError("--moment and --scale apply to --data, not to --spectrum")
@@ -519,7 +544,9 @@ def _where(client) -> str:
 def _run_threshold(args: argparse.Namespace) -> None:
     from numerics.core._optimum import thresholds
 
-    if args.decoder_variance == "learnable":
+    if run_family(args, "threshold"):  # --family cvae|hvae (numerics/app/_family_cli.py)
+        return
+    if args.decoder_variance == "learnable":  # (numerics/app/_decoder_variance.py)
         from numerics.app._decoder_variance import run_threshold
 
         return run_threshold(args)
@@ -577,10 +604,14 @@ def _run_threshold(args: argparse.Namespace) -> None:
     for key, what in (("population_critical_sigma2", "population"),
                       ("bbp_critical_sigma2", "BBP prediction")):  # fmt: skip
         if key in record:
-            at = f" for N = {source.record['n_samples']} rows, gamma = {record['bbp_gamma']:.4g}"
+            at = ""
+            if key.startswith("bbp"):
+                at = (
+                    f" for N = {source.record['n_samples']} rows, gamma = {record['bbp_gamma']:.4g}"
+                )
             values = ", ".join(f"{c:.6g}" for c in record[key][:8])
             more = ", ..." if len(record[key]) > 8 else ""
-            print(f"{what}{at if key.startswith('bbp') else ''}: critical sigma2 {values}{more}")
+            print(f"{what}{at}: critical sigma2 {values}{more}")
     for path in paths:
         print(path)
 
@@ -650,7 +681,9 @@ def _finite_sample(args: argparse.Namespace, source: Source, m: dict, r) -> dict
         )  # fmt: skip
         out["bootstrap"] = boot.to_dict()
     population = source.record.get("population_eigenvalues")
-    if population is None or f is None:
+    # The generator's population spectrum is the data's covariance's; with --family cvae
+    # the thresholds are of the residual covariance of y given x, which it is not.
+    if population is None or f is None or source.record.get("family") == "cvae":
         return out
     from numerics.core._optimum import thresholds
 
@@ -659,19 +692,6 @@ def _finite_sample(args: argparse.Namespace, source: Source, m: dict, r) -> dict
     out["population_critical_sigma2"] = list(thresholds(pop, float(args.beta), **f).critical_sigma2)
     if source.record["source"] == "synthetic:spiked":
         noise = source.record["params"]["noise"] * source.scale**2
-        bbp = bbp_thresholds(pop, noise, source.record["n_samples"], beta=float(args.beta), **f)
-        out |= {k: v for k, v in bbp.to_dict().items() if k != "population_eigenvalues"}
-    return out
-    pop = np.asarray(population) * source.scale**2
-    pop_r = r.__class__  # the same law as the sample thresholds, at the population spectrum
-    del pop_r
-    from numerics.core._optimum import thresholds
-
-    out["population_eigenvalues"] = pop.tolist()
-    out["population_critical_sigma2"] = list(thresholds(pop, float(args.beta), **f).critical_sigma2)
-    params = source.record.get("params", {})
-    if source.record.get("source") == "synthetic:spiked":
-        noise = params.get("noise", 1.0) * source.scale**2
         bbp = bbp_thresholds(pop, noise, source.record["n_samples"], beta=float(args.beta), **f)
         out |= {k: v for k, v in bbp.to_dict().items() if k != "population_eigenvalues"}
     return out
@@ -709,7 +729,9 @@ def _eta(model) -> str:
 def _run_optimum(args: argparse.Namespace) -> None:
     from numerics.core._optimum import optimum
 
-    if args.decoder_variance == "learnable":
+    if run_family(args, "optimum"):  # --family cvae|hvae (numerics/app/_family_cli.py)
+        return
+    if args.decoder_variance == "learnable":  # (numerics/app/_decoder_variance.py)
         from numerics.app._decoder_variance import run_optimum
 
         return run_optimum(args)
@@ -755,7 +777,9 @@ def _print_record(source: Source) -> None:
 def _run_map(args: argparse.Namespace) -> None:
     from numerics.core._maps import collapse_map, jump_summary, phase_diagram
 
-    if args.decoder_variance == "learnable":
+    if run_family(args, "map"):  # --family cvae|hvae (numerics/app/_family_cli.py)
+        return
+    if args.decoder_variance == "learnable":  # (numerics/app/_decoder_variance.py)
         from numerics.app._decoder_variance import run_map
 
         return run_map(args)
@@ -844,11 +868,15 @@ def _train_options(args: argparse.Namespace) -> tuple[np.ndarray | None, dict]:
     return grid, options
 
 
+#: How the training summary names a sweep's model (the VAE's linear trainer: ``linear``).
+_TRAINED = {"mlp": "MLP", "conditional": "linear conditional"}
+
+
 def _print_training(report, source: Source, where: str = "") -> None:
     _print_record(source)
     n_seeds = len(report.sweep.seeds)
     print(
-        f"{'MLP' if report.sweep.model == 'mlp' else 'linear'} VAE, "
+        f"{_TRAINED.get(report.sweep.model, 'linear')} VAE, "
         f"{len(report.sweep.sigma2)} sweep points x {n_seeds} seed{'s' if n_seeds > 1 else ''} "
         f"in {report.sweep.seconds:.1f} s{where}"
     )
@@ -871,7 +899,9 @@ def _run_train(args: argparse.Namespace) -> None:
     from numerics.training._allocator import keep_freed_memory
     from numerics.training._measure import train_and_measure
 
-    if args.decoder_variance == "learnable":
+    if run_family(args, "train"):  # --family cvae|hvae (numerics/app/_family_cli.py)
+        return
+    if args.decoder_variance == "learnable":  # (numerics/app/_decoder_variance.py)
         from numerics.app._decoder_variance import run_train
 
         return run_train(args)
@@ -1039,7 +1069,8 @@ def _run_report(args: argparse.Namespace) -> None:
     keep_freed_memory()  # training temporaries without page faults (training/_allocator.py)
     make_report(
         args.data, args.out, pdf=not args.no_pdf, progress=not args.no_progress,
-        follow_up=args.follow_up,
+        follow_up=args.follow_up, hierarchical=args.hierarchical,
+        condition_columns=args.condition_columns,
     )  # fmt: skip
 
 

@@ -7,6 +7,11 @@ stationary point (``_landscape``) evaluate them for a concrete model (``_model``
 holds every input check and the :class:`InputError` they raise.
 """
 
+from numerics.core._conditional import (
+    conditional_map,
+    conditional_optimum,
+    conditional_thresholds,
+)
 from numerics.core._decoder_variance import (
     BetaThresholdResult,
     LearnedMap,
@@ -15,6 +20,13 @@ from numerics.core._decoder_variance import (
     learned_map,
     learned_optimum,
     learned_thresholds,
+)
+from numerics.core._hierarchical import (
+    hierarchical_map,
+    hierarchical_optimum,
+    hierarchical_phase_diagram,
+    hierarchical_thresholds,
+    resolve_hierarchical,
 )
 from numerics.core._landscape import Block, StationaryPoint, stationary_point, stationary_points
 from numerics.core._maps import (
@@ -53,12 +65,20 @@ __all__ = [
     "StationaryPoint",
     "ThresholdResult",
     "collapse_map",
+    "conditional_map",
+    "conditional_optimum",
+    "conditional_thresholds",
+    "hierarchical_map",
+    "hierarchical_optimum",
+    "hierarchical_phase_diagram",
+    "hierarchical_thresholds",
     "jump_summary",
     "learned_map",
     "learned_optimum",
     "learned_thresholds",
     "optimum",
     "phase_diagram",
+    "resolve_hierarchical",
     "resolve_model",
     "stationary_point",
     "stationary_points",

@@ -843,3 +843,19 @@ def _decoder_variance(spec: LinearVAE) -> DecoderVarianceLaws:
 def decoder_variance_laws(model: str | LinearVAE) -> DecoderVarianceLaws:
     """The learnable-sigma'^2 laws of ``model`` (a specification or a name)."""
     return _decoder_variance(_spec(model))
+
+
+# -- the model families beyond the VAE (numerics/core/_hierarchical.py) -----------------------
+def compile_law(expr: sp.Expr, args: tuple[sp.Symbol, ...]) -> Law:
+    """One theory expression as a NumPy function of ``args`` (broadcasting): the bridge's
+    lambdify, for the modules of the other model families."""
+    return _compile(expr, args)
+
+
+def family_expressions(name: str, derived: Callable[[], dict]) -> dict:
+    """Expressions of another model family, disk-cached like the VAE's (:func:`_cached`).
+
+    ``derived`` must take every expression from :mod:`theory` (the cache key hashes the
+    theory's sources), e.g. ``lambda: theory.hierarchical.law_expressions(spec)``.
+    """
+    return _cached("laws", name, derived)

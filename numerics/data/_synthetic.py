@@ -119,9 +119,42 @@ def mixture(
     return (y * np.sqrt(lam)) @ q.T, lam
 
 
+def correlated(
+    d: int = 8, rho: float = 0.5, spectrum=None, n: int = 5000, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """A condition x correlated with an output y: the rows are (x, y), x in columns 0..d-1.
+
+    Dang, Tran, Nguyen & Ho (ICLR 2024, arXiv 2306.05023, section 5: the correlation
+    experiment of the conditional VAE): y ~ N(0, diag(spectrum)) (default: white, unit
+    variance), n ~ N(0, I_d) independent, and
+
+        x = rho y + sqrt(1 - rho^2) n,
+
+    so that Sigma_xy = rho diag(spectrum), Sigma_xx = rho^2 diag(spectrum) + (1 - rho^2) I
+    and, for white y, every eigenvalue of the residual covariance of y given x is
+    1 - rho^2 (full collapse at rho = 1).  Use ``--condition-columns 0:d``.  The population
+    eigenvalues returned are those of the joint covariance of (x, y).
+    """
+    d = check_int("d", d, 1)
+    n = check_int("n", n, 2)
+    _check_size("correlated", n, 2 * d)
+    if not (math.isfinite(rho) and -1 <= rho <= 1):
+        raise InputError(f"rho={rho!r}: expected a correlation with -1 <= rho <= 1")
+    lam = np.ones(d) if spectrum is None else check_spectrum(spectrum)
+    if lam.size != d:
+        raise InputError(f"spectrum has {lam.size} values: expected d = {d}")
+    rng = np.random.default_rng(seed)
+    y = rng.standard_normal((n, d)) * np.sqrt(lam)
+    x = rho * y + math.sqrt(1 - rho * rho) * rng.standard_normal((n, d))
+    cov = np.block([[rho * rho * np.diag(lam) + (1 - rho * rho) * np.eye(d), rho * np.diag(lam)],
+                    [rho * np.diag(lam), np.diag(lam)]])  # fmt: skip
+    return np.hstack([x, y]), np.linalg.eigvalsh(cov)[::-1]
+
+
 GENERATORS = {
     "rotated": rotated,
     "exponential": exponential,
     "spiked": spiked,
     "mixture": mixture,
+    "correlated": correlated,
 }
