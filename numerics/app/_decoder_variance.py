@@ -24,7 +24,6 @@ from numerics.core._decoder_variance import (
     learned_optimum,
     learned_thresholds,
 )
-from numerics.core._validation import check_range
 from numerics.training._sweep import ACTIVE_KL
 
 #: The files of ``map --out`` and ``train --out`` with sigma'^2 learned.
@@ -255,19 +254,8 @@ def _train_options(args: argparse.Namespace) -> tuple[np.ndarray | None, dict]:
             f"--encoder-variance {args.encoder_variance} contradicts "
             "--decoder-variance learnable: expected learnable or fixed"
         )
-    if args.points < 2:
-        raise cli.InputError(f"--points {args.points}: expected at least 2 sweep points")
-    grid = None
-    if args.beta_range:
-        lo, hi = check_range("--beta-range", *args.beta_range)
-        grid = np.geomspace(lo, hi, args.points)
-    options = {
-        "seeds": args.seeds,
-        "steps": args.steps,
-        "batch_size": args.batch_size,
-        "lr": args.lr,
-        "warm_start": args.warm_start,
-        "progress": not args.no_progress and not args.json,
+    grid, options = cli.sweep_options(args, "--beta-range", args.beta_range)
+    options |= {
         "encoder_variance": args.encoder_variance,
         "exact_expectation": args.exact_gradients,
         "initial_sigma2": args.initial_sigma2,

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from numerics.app._output import OutputFolder, strict_json
-from numerics.core._validation import InputError, check_range
+from numerics.core._validation import InputError
 
 #: The files of ``train --family hvae --out DIR`` (cvae writes the VAE's training files).
 HVAE_TRAINING_FILES = ["training.png", "training.pdf", "train.json", "points.csv"]
@@ -34,11 +34,9 @@ def _checked(args: argparse.Namespace, family: str) -> np.ndarray | None:
     if variance not in allowed or (family == "cvae" and ":" in args.encoder_variance):
         raise InputError(f"--encoder-variance {variance}: --family {family} trains "
                          f"{' or '.join(allowed)}")  # fmt: skip
-    if args.points < 2:
-        raise InputError(f"--points {args.points}: expected at least 2 sweep points")
-    if args.sigma2_range:
-        return np.geomspace(*check_range("--sigma2-range", *args.sigma2_range), args.points)
-    return None
+    from numerics.app.cli import sweep_options
+
+    return sweep_options(args, "--sigma2-range", args.sigma2_range)[0]
 
 
 def run_train(args: argparse.Namespace, family: str) -> None:

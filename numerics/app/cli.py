@@ -831,6 +831,28 @@ def _run_map(args: argparse.Namespace) -> None:
         print(path)
 
 
+def sweep_options(args: argparse.Namespace, option: str, given) -> tuple[np.ndarray | None, dict]:
+    """The sweep grid of ``option`` (None: the default around the predictions) and the
+    options every trainer takes, checked (at least 2 points, their memory)."""
+    if args.points < 2:
+        raise InputError(f"--points {args.points}: expected at least 2 sweep points")
+    runs = args.points * len(args.seeds)
+    check_memory(f"--points {args.points} x {len(args.seeds)} seeds", runs * MIN_RUN_BYTES)
+    grid = None
+    if given:
+        lo, hi = check_range(option, *given)
+        grid = np.geomspace(lo, hi, args.points)
+    options = {
+        "seeds": args.seeds,
+        "steps": args.steps,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "warm_start": args.warm_start,
+        "progress": not args.no_progress and not args.json,
+    }
+    return grid, options
+
+
 def _train_options(args: argparse.Namespace) -> tuple[np.ndarray | None, dict]:
     """The sweep grid (None: the default around the predictions) and the trainer's options.
 
@@ -844,22 +866,7 @@ def _train_options(args: argparse.Namespace) -> tuple[np.ndarray | None, dict]:
         raise UsageError("--encoder-variance and --exact-gradients apply to --model linear only")
     if args.model == "linear" and args.hidden is not None:
         raise UsageError("--hidden applies to --model mlp only")
-    if args.points < 2:
-        raise InputError(f"--points {args.points}: expected at least 2 sweep points")
-    runs = args.points * len(args.seeds)
-    check_memory(f"--points {args.points} x {len(args.seeds)} seeds", runs * MIN_RUN_BYTES)
-    grid = None
-    if args.sigma2_range:
-        lo, hi = check_range("--sigma2-range", *args.sigma2_range)
-        grid = np.geomspace(lo, hi, args.points)
-    options = {
-        "seeds": args.seeds,
-        "steps": args.steps,
-        "batch_size": args.batch_size,
-        "lr": args.lr,
-        "warm_start": args.warm_start,
-        "progress": not args.no_progress and not args.json,
-    }
+    grid, options = sweep_options(args, "--sigma2-range", args.sigma2_range)
     if args.model == "linear":
         options["encoder_variance"] = args.encoder_variance
         options["exact_expectation"] = args.exact_gradients
