@@ -264,13 +264,19 @@ def check_samples(X) -> np.ndarray:
 
 def check_sigma2_sweep(sigma2) -> np.ndarray:
     """Decoder variances of a sweep: finite, > 0, at least one; returned ascending."""
+    return check_sweep("sigma2", sigma2, "decoder variances")
+
+
+def check_sweep(name: str, values, what: str) -> np.ndarray:
+    """The control values ``name`` of a sweep (``what`` they are, for the message):
+    finite, > 0, at least one; returned ascending."""
     try:
-        s = np.atleast_1d(np.asarray(sigma2, dtype=float))
+        s = np.atleast_1d(np.asarray(values, dtype=float))
     except (TypeError, ValueError) as exc:
-        raise InputError(f"sigma2={sigma2!r}: expected a number or a list of numbers") from exc
+        raise InputError(f"{name}={values!r}: expected a number or a list of numbers") from exc
     if s.ndim != 1 or s.size == 0:
-        raise InputError(f"sigma2 has shape {s.shape}: expected a non-empty list of numbers")
+        raise InputError(f"{name} has shape {s.shape}: expected a non-empty list of numbers")
     bad = s[~(np.isfinite(s) & (s > 0))]
     if bad.size:
-        raise InputError(f"sigma2={float(bad[0])!r}: expected finite decoder variances > 0")
+        raise InputError(f"{name}={float(bad[0])!r}: expected finite {what} > 0")
     return np.sort(s)

@@ -43,6 +43,7 @@ from numerics.core._validation import (
     check_latent_dim,
     check_positive,
     check_samples,
+    check_sweep,
 )
 from numerics.spectra._covariance import covariance_spectrum
 from numerics.training._config import configure
@@ -139,16 +140,7 @@ class LearnedSweep:
 
 def _check_betas(beta) -> np.ndarray:
     """The KL weights of a sweep: finite, > 0, at least one; returned ascending."""
-    try:
-        b = np.atleast_1d(np.asarray(beta, dtype=float))
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"beta={beta!r}: expected a number or a list of numbers") from exc
-    if b.ndim != 1 or b.size == 0:
-        raise InputError(f"beta has shape {b.shape}: expected a non-empty list of numbers")
-    bad = b[~(np.isfinite(b) & (b > 0))]
-    if bad.size:
-        raise InputError(f"beta={float(bad[0])!r}: expected finite KL weights > 0")
-    return np.sort(b)
+    return check_sweep("beta", beta, "KL weights")
 
 
 def _check_init_scale(value: float) -> float:
