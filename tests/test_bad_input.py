@@ -336,6 +336,27 @@ CASES: dict[str, tuple[list[str], str]] = {
     "report unknown synthetic": (["report", "--data", "synthetic:nosuch"], "nosuch"),
     "report out is a file": (["report", "--out", "afile", "--no-pdf"], "afile"),
     "report unknown option": (["report", "--bogus"], "--bogus"),
+    # --- options of one model refused with another (each a different computation)
+    "learnable sigma2 with hvae": (
+        ["threshold", *SPEC, "--family", "hvae", "--decoder-variance", "learnable"],
+        "--family vae only",
+    ),
+    "bootstrap with cvae": (
+        ["threshold", *SPEC, "--family", "cvae", "--bootstrap", "10"],
+        "--bootstrap",
+    ),
+    "hvae sweep on workers": (
+        ["train", "--data", "digits", "--family", "hvae", "--workers", "2"],
+        "--workers",
+    ),
+    "learnable sigma2 on workers": (
+        ["train", "--data", "digits", "--decoder-variance", "learnable", "--workers", "2"],
+        "--workers",
+    ),
+    "learnable sigma2 finite-sample figure": (
+        ["threshold", *SPEC, "--decoder-variance", "learnable", "--out", "x"],
+        "--out",
+    ),
 }
 
 
