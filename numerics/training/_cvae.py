@@ -47,7 +47,7 @@ from numerics.core._validation import (
 )
 from numerics.training._config import TrainingConfig, configure
 from numerics.training._linear import data_scale
-from numerics.training._loop import check_finite, sweep_labels, train_sweep
+from numerics.training._loop import check_finite, sweep_labels, train_sweep, transposed
 from numerics.training._sweep import SweepResult, principal_informations
 
 #: Defaults: full batches (the exact expectation), Adam decayed exponentially from 0.05 to
@@ -58,10 +58,6 @@ DEFAULTS = TrainingConfig(steps=10000, batch_size=1 << 30, lr=0.05, schedule="ex
                           lr_min=1e-3, warm_start=False, anchor_steps=10000)  # fmt: skip
 #: Initial norm of each row or column of the weights.
 INIT_SCALE = 0.3
-
-
-def _t(m: np.ndarray) -> np.ndarray:
-    return m.transpose(0, 2, 1)
 
 
 @dataclass
@@ -126,8 +122,8 @@ def conditional_gradient(model, params, G, sigma2, beta) -> dict[str, np.ndarray
     D = _residual(model, params, G)[1]
     col2 = np.einsum("pij,pij->pj", U, U)
     return {
-        "V": -_t(U) @ D / sig + beta * V @ G / model.eta2,
-        "U": (-D @ _t(V) + U * s[:, None, :]) / sig,
+        "V": -transposed(U) @ D / sig + beta * V @ G / model.eta2,
+        "U": (-D @ transposed(V) + U * s[:, None, :]) / sig,
         "C": -D[:, :, : model.dx] / sig,
         "logvar": s * col2 / (2 * sig[:, :, 0]) + beta * (s / model.eta2 - 1) / 2,
     }
@@ -182,7 +178,7 @@ def train_conditional_sweep(
         loss = conditional_loss(model, params, G, runs, config.beta)
         kl = latent_kl(model, params, G)
         s = np.exp(params["logvar"])
-        info = principal_informations(params["V"] @ G @ _t(params["V"]), s)
+        info = principal_informations(params["V"] @ G @ transposed(params["V"]), s)
     check_finite(loss, config.steps, sweep_labels(grid, config.seeds))
     options = {**config.record(), "eta2": model.eta2, "latent_dim": model.k,
                "x_dim": model.dx, "y_dim": dy, "parameter_scale": scale,

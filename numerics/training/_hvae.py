@@ -65,7 +65,7 @@ from numerics.core._validation import (
 )
 from numerics.training._config import TrainingConfig, configure
 from numerics.training._linear import data_scale
-from numerics.training._loop import check_finite, sweep_labels, train_sweep
+from numerics.training._loop import check_finite, sweep_labels, train_sweep, transposed
 from numerics.training._sweep import SweepResult, principal_informations
 
 #: Defaults: the exact expectation on full batches of up to 2^17 elements, Adam decayed
@@ -74,10 +74,6 @@ DEFAULTS = TrainingConfig(steps=3000, batch_size=1 << 30, lr=0.05, schedule="exp
                           lr_min=1e-3, warm_start=False, anchor_steps=3000)  # fmt: skip
 #: Initial norm of each row or column of the weights.
 INIT_SCALE = 0.3
-
-
-def _transpose(m: np.ndarray) -> np.ndarray:
-    return m.transpose(0, 2, 1)
 
 
 @dataclass
@@ -161,8 +157,8 @@ def _pieces(model: HierarchicalModel, params, G, sigma2) -> _Pieces:
     W1t, V1, W2, V2 = params["W1t"], params["V1"], params["W2"], params["V2"]
     k, d = V1.shape[1:]
     s1, s2 = model.variances(params)
-    A = np.eye(d) - _transpose(W1t) @ V1
-    C1 = V1 @ G @ _transpose(V1) + s1[:, :, None] * np.eye(k)
+    A = np.eye(d) - transposed(W1t) @ V1
+    C1 = V1 @ G @ transposed(V1) + s1[:, :, None] * np.eye(k)
     sig = np.asarray(sigma2, dtype=float)[:, None, None]
     return _Pieces(A, A @ G, np.eye(k) - W2 @ V2, C1, s1, s2, sig / model.unit2,
                    sig / model.scale**2)  # fmt: skip
@@ -173,12 +169,12 @@ def hierarchical_gradient(model, params, G, sigma2, beta, with_loss=True):
     W1t, V1, W2, V2 = params["W1t"], params["V1"], params["W2"], params["V2"]
     _, D, Bm, C1, s1, s2, sig, sig_s = _pieces(model, params, G, sigma2)
     b2, eta2 = model.beta2, model.eta2
-    Q = beta * _transpose(Bm) @ Bm / (2 * sig) + b2 * _transpose(V2) @ V2 / (2 * eta2)
+    Q = beta * transposed(Bm) @ Bm / (2 * sig) + b2 * transposed(V2) @ V2 / (2 * eta2)
     grads = {
-        "W1t": (-V1 @ _transpose(D) + s1[:, :, None] * W1t) / sig_s,
+        "W1t": (-V1 @ transposed(D) + s1[:, :, None] * W1t) / sig_s,
         "V1": -W1t @ D / sig_s + 2 * Q @ V1 @ G,
-        "W2": beta * (-Bm @ C1 @ _transpose(V2) + W2 * s2[:, None, :]) / sig,
-        "V2": -beta * _transpose(W2) @ Bm @ C1 / sig + b2 * V2 @ C1 / eta2,
+        "W2": beta * (-Bm @ C1 @ transposed(V2) + W2 * s2[:, None, :]) / sig,
+        "V2": -beta * transposed(W2) @ Bm @ C1 / sig + b2 * V2 @ C1 / eta2,
     }
     col2 = np.einsum("pij,pij->pj", W2, W2)  # (W_2^T W_2)_jj
     if "logvar2" in params:
@@ -199,12 +195,12 @@ def level_terms(model, params, G, sigma2) -> dict[str, np.ndarray]:
     d = V1.shape[2]  # sig: the middle variance in z_1's units (the log ratio is unit-free)
     log_norm = objective_pieces().log_normaliser
     sigma2 = np.asarray(sigma2, dtype=float)
-    trace = np.einsum("pii->p", D @ _transpose(A)) + np.einsum("pjd,pj->p", W1t * W1t, s1)
+    trace = np.einsum("pii->p", D @ transposed(A)) + np.einsum("pjd,pj->p", W1t * W1t, s1)
     rec = d * log_norm(sigma2) + trace / (2 * sig_s[:, 0, 0])
-    middle = np.diagonal(Bm @ C1 @ _transpose(Bm), axis1=1, axis2=2)
+    middle = np.diagonal(Bm @ C1 @ transposed(Bm), axis1=1, axis2=2)
     middle = middle + np.einsum("pij,pj->pi", W2 * W2, s2)
     kl1 = (np.log(sig[:, :, 0]) - np.log(s1) - 1) / 2 + middle / (2 * sig[:, :, 0])
-    top = np.diagonal(V2 @ C1 @ _transpose(V2), axis1=1, axis2=2)
+    top = np.diagonal(V2 @ C1 @ transposed(V2), axis1=1, axis2=2)
     kl2 = (top + s2) / (2 * model.eta2) - 0.5 + (math.log(model.eta2) - np.log(s2)) / 2
     return {"rec": rec, "kl1": kl1, "kl2": kl2}
 
@@ -219,9 +215,9 @@ def informations(model, params, G) -> tuple[np.ndarray, np.ndarray]:
     """Principal informations of z_1 about x and of z_2 about z_1, (P, k) each."""
     V1, V2 = params["V1"], params["V2"]
     s1, s2 = model.variances(params)
-    cov1 = V1 @ G @ _transpose(V1)
+    cov1 = V1 @ G @ transposed(V1)
     C1 = cov1 + s1[:, :, None] * np.eye(V1.shape[1])
-    return principal_informations(cov1, s1), principal_informations(V2 @ C1 @ _transpose(V2), s2)
+    return principal_informations(cov1, s1), principal_informations(V2 @ C1 @ transposed(V2), s2)
 
 
 @dataclass(frozen=True)
@@ -277,7 +273,7 @@ def train_hierarchical_sweep(
         for q, s, info in (("kl1", s1, info1), ("kl2", s2, info2))
     ]  # fmt: skip
     c = math.sqrt(unit2)
-    data_units = {"W1": _transpose(params["W1t"]) * scale / c, "V1": params["V1"] * c / scale,
+    data_units = {"W1": transposed(params["W1t"]) * scale / c, "V1": params["V1"] * c / scale,
                   "W2": params["W2"] * c, "V2": params["V2"] / c, "s1": s1 * unit2,
                   "s2": s2}  # fmt: skip
     return HierarchicalSweep(levels[0], levels[1], data_units)

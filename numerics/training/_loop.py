@@ -192,6 +192,11 @@ def seed_noise(
     return np.broadcast_to(draws, (n_sigma2, *draws.shape)).reshape(-1, *shape)
 
 
+def transposed(m: np.ndarray) -> np.ndarray:
+    """Every run's matrix transposed, (P, a, b) -> (P, b, a): a view, no copy."""
+    return m.transpose(0, 2, 1)
+
+
 def per_run_dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """sum(a[p] * b[p]) for every run p, (P,): each run's elements summed in C order.
 
