@@ -1010,12 +1010,21 @@ def _print_dynamics(result) -> None:
             f = entry[side]
             got = "n/a" if f["fitted_exponent"] is None else f"{f['fitted_exponent']:+.3f}"
             parts.append(f"{side} {got} (predicted {f['predicted_exponent']:+g})")
-        ratio = entry["measured_amplitude_ratio"]
+        ratio, of_prediction = (
+            entry["measured_amplitude_ratio"], entry["prediction_fitted_amplitude_ratio"]
+        )  # fmt: skip
         shown = "n/a" if ratio is None else f"{ratio:.3f}"
+        same_fit = "" if of_prediction is None else f", {of_prediction:.3f} fitted"
         print(
             f"  mode {entry['mode']} at sigma2_c = {entry['critical_sigma2']:.6g}: exponent "
             + ", ".join(parts)
-            + f"; amplitude ratio {shown} (predicted {entry['predicted_amplitude_ratio']:g})"
+            + f"; amplitude ratio {shown} (predicted {entry['predicted_amplitude_ratio']:g}"
+            + f" in the limit{same_fit})"
+        )
+    if result.prediction_fits:
+        print(
+            "  (fitted: the same fit of the predicted times at the same points; the limits hold "
+            "at the critical point, and in the fit window the next order already acts)"
         )
 
 
