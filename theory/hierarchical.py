@@ -467,6 +467,7 @@ class HierarchicalDerivation:
 
     def __init__(self, spec: HierarchicalVAE) -> None:
         self.spec = spec
+        self._first_hessians: dict[int, sp.Matrix] = {}  # by id of the point
 
     def __repr__(self) -> str:
         return f"HierarchicalDerivation({self.spec!r})"
@@ -652,10 +653,13 @@ class HierarchicalDerivation:
 
     def first_hessian(self, pt: Point) -> sp.Matrix:
         """Hessian of the envelope f_b in the first-level parameters at ``pt``: the Schur
-        complement of the top block in the full Hessian (step d)."""
-        f = self.envelope[pt.top]
-        h = sp.hessian(f, self.spec.first_parameters).subs(pt.values)
-        return h.applyfunc(lambda e: sp.factor(sp.simplify(e)))
+        complement of the top block in the full Hessian (step d).  Derived once per point
+        (the classification, the Schur check and the document all ask for it)."""
+        if id(pt) not in self._first_hessians:
+            f = self.envelope[pt.top]
+            h = sp.hessian(f, self.spec.first_parameters).subs(pt.values)
+            self._first_hessians[id(pt)] = h.applyfunc(lambda e: sp.factor(sp.simplify(e)))
+        return self._first_hessians[id(pt)]
 
     def _classify_first(self, pt: Point) -> None:
         """Inertia of the first-level block on each side of its margin (Descartes' rule)."""
@@ -679,12 +683,14 @@ class HierarchicalDerivation:
         if pt.first_kind["above"] != "minimum":
             pt.minimum.append(sp.S.NegativeOne)  # never a minimum
 
-    def _on_active_side(self, h: sp.Matrix, pt: Point) -> sp.Matrix:
+    def _on_active_side(self, h: sp.Matrix, pt: Point, simplified: bool = True) -> sp.Matrix:
         """``h`` where the first level is active, parametrised by a gap r > 0.
 
         By the second moment, E = s_1^2 (1 + r)^2 with lambda solved from E(lambda) = E
         (no fractional powers of r remain), or, when E does not vary with lambda, by
-        lambda = lambda_c (1 + r)^2 at the root lambda_c of the existence margin.
+        lambda = lambda_c (1 + r)^2 at the root lambda_c of the existence margin.  With
+        ``simplified`` each entry is brought to a factored form (for inertia and display);
+        without, only substituted (for :func:`_vanishes`, which simplifies on its own).
         """
         s1 = pt.values.get(s2_1, self.spec.first_variance)
         roots = [r for r in sp.solve(pt.second_moment - E, S.lam) if r.is_positive]
@@ -693,6 +699,8 @@ class HierarchicalDerivation:
         else:
             lam_c = [r for r in sp.solve(pt.exists[0], S.lam) if r.is_positive]
             sub = h.subs(S.lam, lam_c[0] * (1 + S.gap) ** 2)
+        if not simplified:
+            return sub
         return sub.applyfunc(lambda e: sp.factor(sp.powsimp(sp.simplify(e), force=True)))
 
     @cached_property
@@ -710,7 +718,7 @@ class HierarchicalDerivation:
         for pt in self.points:
             column = sp.Matrix([g.subs(pt.values) for g in grads])
             if pt.first == "active":
-                column = self._on_active_side(column, pt)
+                column = self._on_active_side(column, pt, simplified=False)
             out[pt.key] = _vanishes(list(column))
         return out
 
@@ -732,7 +740,7 @@ class HierarchicalDerivation:
             schur = full[:n, :n] - full[:n, n:] * top.inv() * full[n:, :n]
             diff = schur - self.first_hessian(pt)
             if pt.first == "active":
-                diff = self._on_active_side(diff, pt)
+                diff = self._on_active_side(diff, pt, simplified=False)
             if _vanishes(list(diff)) == "FAILED":
                 return False
         return True
