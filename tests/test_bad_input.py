@@ -357,6 +357,14 @@ CASES: dict[str, tuple[list[str], str]] = {
         ["threshold", *SPEC, "--decoder-variance", "learnable", "--out", "x"],
         "--out",
     ),
+    "learnable sigma2, one nonzero eigenvalue": (
+        ["optimum", "--spectrum", "4,0,0", "--decoder-variance", "learnable"],
+        "1 nonzero eigenvalue",
+    ),
+    "learnable sigma2, as many latents as nonzero eigenvalues": (
+        ["optimum", "--spectrum", "4,2,0", "--decoder-variance", "learnable", "--latent-dim", "2"],
+        "latent_dim=2",
+    ),
 }
 
 

@@ -235,6 +235,27 @@ def test_console_script_no_traceback():
     assert proc.stderr.strip() == ("vae-collapse: error: sigma2=-3.0: expected a finite number > 0")
 
 
+def test_a_closed_pipe_is_silent_and_status_141():
+    """`vae-collapse threshold ... | head`: the reader goes away before the output is
+    written; the command stops without a traceback (status 128 + SIGPIPE)."""
+    import os
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # every write to the pipe now fails: EPIPE
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "numerics.app.cli", "threshold", "--spectrum", "4,2,1"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert proc.returncode == 141
+    assert proc.stderr == ""
+
+
 def test_digits_thresholds_are_the_covariance_eigenvalues(capsys):
     """Issue 3: critical sigma'^2 (beta = 1) = eigenvalues of the 1/N centred covariance."""
     from sklearn.datasets import load_digits

@@ -31,6 +31,23 @@ def test_optimum_needs_no_sigma2_and_reports_the_self_consistent_one(capsys):
     assert [s["local_minimum"] for s in r["states"]] == [False, False, False, True]
 
 
+def test_the_default_latent_count_is_the_largest_that_is_bounded(capsys):
+    """Without --latent-dim: one latent fewer than the nonzero eigenvalues (d would leave
+    F unbounded below).  Digits: 61 nonzero of 64, so 60 latents; their critical betas
+    are those of the same call with --latent-dim 60."""
+    code, out, err = run(capsys, "threshold", "--data", "digits", *LEARNABLE, "--json")
+    assert code == 0 and err == ""
+    default = json.loads(out)
+    assert len(default["critical_beta"]) == 60
+    code, out, _ = run(
+        capsys, "threshold", "--data", "digits", *LEARNABLE, "--latent-dim", "60", "--json"
+    )
+    assert json.loads(out)["critical_beta"] == default["critical_beta"]
+    # beta = 1 with 2 latents on 4, 2, 1: the discarded eigenvalue is pPCA's noise.
+    code, out, _ = run(capsys, "optimum", "--spectrum", "4,2,1", *LEARNABLE, "--json")
+    assert json.loads(out)["sigma2"] == pytest.approx(1.0, rel=1e-15)
+
+
 def test_threshold_json(capsys):
     """The command prints what the library derives (the values themselves are checked by
     independent routes in tests/test_decoder_variance.py)."""
@@ -78,7 +95,10 @@ BAD = {
     "threshold beta": (["threshold", *SPEC, *LEARNABLE, "--beta", "1"], "--beta"),
     "map vary sigma2": (["map", *SPEC, *LEARNABLE, "--vary", "sigma2"], "--vary sigma2"),
     "map sigma2": (["map", *SPEC, *LEARNABLE, "--sigma2", "1"], "--sigma2"),
-    "k not below the rank": (["optimum", "--spectrum", "4,2,1", *LEARNABLE], "latent"),
+    "k not below the rank": (
+        ["optimum", "--spectrum", "4,2,1", "--latent-dim", "3", *LEARNABLE],
+        "latent",
+    ),
     "unknown decoder variance": (["optimum", *SPEC, "--decoder-variance", "free"], "'free'"),
     "train sigma2 range": (
         ["train", "--data", "digits", *LEARNABLE, "--sigma2-range", "1:2"],

@@ -287,7 +287,7 @@ def test_no_collapse_at_beta_one_with_learnable_encoder_variance():
 
 def test_bad_input():
     with pytest.raises(InputError, match="latent"):
-        learned_optimum([4, 2, 1], 1.0)  # k = d: nothing discarded
+        learned_optimum([4, 2, 1], 1.0, 3)  # k = d: nothing discarded
     with pytest.raises(InputError, match="beta"):
         learned_optimum([4, 2, 1], -1.0, 2)
 

@@ -20,6 +20,7 @@ from numerics.core._decoder_variance import (
     BetaThresholdResult,
     LearnedMap,
     LearnedOptimum,
+    default_latent_dim,
     learned_map,
     learned_optimum,
     learned_thresholds,
@@ -41,9 +42,13 @@ def _refuse(args: argparse.Namespace, names: dict[str, str]) -> None:
             raise cli.UsageError(f"{flag} contradicts --decoder-variance learnable: {why}")
 
 
-def _model(args: argparse.Namespace, d: int) -> dict:
-    """The model options as keyword arguments (floats), checked against d."""
-    m = cli._floats(cli._model(args, d))
+def _model(args: argparse.Namespace, eigenvalues: np.ndarray) -> dict:
+    """The model options as keyword arguments (floats), checked against the spectrum; the
+    number of latents defaults to :func:`default_latent_dim` (not d, as with a fixed
+    sigma'^2: F would be unbounded below)."""
+    if args.latent_dim is None:
+        args = argparse.Namespace(**{**vars(args), "latent_dim": default_latent_dim(eigenvalues)})
+    m = cli._floats(cli._model(args, eigenvalues.size))
     m.pop("model")
     return m
 
@@ -65,7 +70,7 @@ def run_threshold(args: argparse.Namespace) -> None:
         },
     )
     source = cli._source(args)
-    r = learned_thresholds(source.eigenvalues, **_model(args, source.eigenvalues.size))
+    r = learned_thresholds(source.eigenvalues, **_model(args, source.eigenvalues))
     if args.json:
         print(strict_json(r.to_dict() | {"data": source.record}))
         return
@@ -91,7 +96,7 @@ def run_optimum(args: argparse.Namespace) -> None:
     _refuse(args, {"sigma2": "sigma2 is learned (the output reports the self-consistent one)"})
     source = cli._source(args)
     d = source.eigenvalues.size
-    r = learned_optimum(source.eigenvalues, float(args.beta), **_model(args, d))
+    r = learned_optimum(source.eigenvalues, float(args.beta), **_model(args, source.eigenvalues))
     if args.json:
         print(strict_json(r.to_dict() | {"data": source.record}))
         return
@@ -154,7 +159,7 @@ def run_map(args: argparse.Namespace) -> None:
         hi,
         args.points,
         data=source.record,
-        **_model(args, source.eigenvalues.size),
+        **_model(args, source.eigenvalues),
     )
     paths = write_map(result, args.out) if args.out is not None else []
     if args.json:

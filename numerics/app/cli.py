@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 import time
 from fractions import Fraction
@@ -173,7 +174,12 @@ def _add_model_options(p: argparse.ArgumentParser, sweep: bool = False) -> None:
         "--beta", type=_exact, default=BETA_DEFAULT, help="KL weight beta > 0 (default 1)"
     )
     p.add_argument(
-        "--latent-dim", type=int, default=None, metavar="K", help="latents k (default: d)"
+        "--latent-dim",
+        type=int,
+        default=None,
+        metavar="K",
+        help="latents k (default: d; with --decoder-variance learnable, one fewer than the "
+        "nonzero eigenvalues)",
     )
     p.add_argument(
         "--encoder-variance",
@@ -1122,6 +1128,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:  # Ctrl-C: outputs are all-or-nothing, so nothing to clean
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130  # 128 + SIGINT, as shells report it
+    except BrokenPipeError:  # the reader of stdout went away (`| head`): nothing to report
+        # Python flushes stdout once more at exit; point it at devnull so that is silent.
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, as shells report a closed pipe
     return 0
 
 

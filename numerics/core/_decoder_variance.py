@@ -74,8 +74,20 @@ class _Setup:
                 for name, key in table.items()}  # fmt: skip
 
 
+def default_latent_dim(eigenvalues) -> int:
+    """The default number of latents with a learnable decoder variance: one fewer than the
+    nonzero eigenvalues, the most for which F is bounded below (at least 1; with a
+    single nonzero eigenvalue no number of latents is valid, and :func:`learned_optimum`
+    says so).  With a fixed sigma'^2 the default is d, the most that model allows.
+    """
+    lam = check_spectrum(eigenvalues)
+    return min(lam.size, max(1, int(np.sum(lam > 0)) - 1))
+
+
 def _setup(eigenvalues, latent_dim, encoder_variance, eta2, zeta2) -> _Setup:
     lam = check_spectrum(eigenvalues)
+    if latent_dim is None:
+        latent_dim = default_latent_dim(lam)
     model = resolve_model(encoder_variance, zeta2, eta2, latent_dim, lam.size)
     laws = compiled_laws(model.spec)
     dv = decoder_variance_laws(model.spec)
@@ -84,6 +96,12 @@ def _setup(eigenvalues, latent_dim, encoder_variance, eta2, zeta2) -> _Setup:
         raise ArithmeticError(f"the theory does not establish {unproven}")
     k = model.latent_dim
     rank = int(np.sum(lam > 0))
+    if rank < 2:  # no number of latents leaves a nonzero eigenvalue unexplained
+        raise InputError(
+            f"the spectrum has {rank} nonzero eigenvalue{'s' if rank != 1 else ''}: with a "
+            "learnable decoder variance expected at least 2 (the latents must leave one "
+            "unexplained, else F is unbounded below as sigma2 -> 0)"
+        )
     if not lam[k:].sum() > 0:
         # With every eigenvalue beyond the k-th zero, the state with all nonzero modes
         # active leaves nothing unexplained: F falls without bound (or is flat) as
@@ -246,7 +264,8 @@ def learned_optimum(
     eigenvalues : array_like
         The whole spectrum of the data covariance (d values, zeros included).
     beta, latent_dim, encoder_variance, eta2, zeta2
-        As for :func:`numerics.core._optimum.optimum` (no ``sigma2``: it is learned).
+        As for :func:`numerics.core._optimum.optimum` (no ``sigma2``: it is learned),
+        except the default ``latent_dim``: :func:`default_latent_dim`.
     count_index : bool, optional
         Count the Hessian index of every state (default: when k (k + 1) d <= INDEX_BUDGET).
 
