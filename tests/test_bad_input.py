@@ -277,7 +277,7 @@ CASES: dict[str, tuple[list[str], str]] = {
     ),
     "diagnose missing posterior": (
         ["diagnose", "--data", "good.npy", "--posterior", "none.npz", "--sigma2", "1"],
-        "none.npz",
+        "--posterior 'none.npz' does not exist",
     ),
     "diagnose not npz": (
         ["diagnose", "--data", "good.npy", "--posterior", "good.npy", "--sigma2", "1"],

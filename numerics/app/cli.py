@@ -1046,7 +1046,7 @@ def _run_diagnose(args: argparse.Namespace) -> None:
         from numerics.app._writers import DIAGNOSIS_FILES
 
         OutputFolder(args.out).check(DIAGNOSIS_FILES)
-    arrays = load_arrays(args.posterior)
+    arrays = load_arrays(args.posterior, what="--posterior")
     source = _data(args)
     X = np.asarray(source.dataset.X, dtype=float) * source.scale
     result = diagnose(X, arrays, args.sigma2, float(args.beta), source.eigenvalues)

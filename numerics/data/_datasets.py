@@ -127,29 +127,28 @@ def synthetic(name: str, **params: Any) -> Dataset:
 _MAGIC = {".npy": b"\x93NUMPY", ".npz": b"PK"}
 
 
-def _check_file(path: Path) -> str:
+def _check_file(path: Path, what: str = "data file") -> str:
     """The suffix of a data file that can be read: a regular, readable file of a known
     format whose first bytes are that format's.  A FIFO or a device (e.g. a symlink to
-    /dev/zero) would block or never end, so only regular files are read."""
+    /dev/zero) would block or never end, so only regular files are read.  ``what``
+    names the file in messages."""
     name = repr(str(path))
     if not (path.exists() or path.is_symlink()):
-        raise InputError(f"data file {name} does not exist")
+        raise InputError(f"{what} {name} does not exist")
     if not path.is_file():
-        raise InputError(
-            f"data file {name} is not a regular file: expected a .npy, .npz or .csv file"
-        )
+        raise InputError(f"{what} {name} is not a regular file: expected a .npy, .npz or .csv file")
     suffix = path.suffix.lower()
     if suffix not in (".npy", ".npz", ".csv"):
-        raise InputError(f"data file {name}: expected a .npy, .npz or .csv file")
+        raise InputError(f"{what} {name}: expected a .npy, .npz or .csv file")
     try:
         with path.open("rb") as fh:
             head = fh.read(8)
     except OSError as exc:
-        raise InputError(f"data file {name} is unreadable: {exc.strerror}") from None
+        raise InputError(f"{what} {name} is unreadable: {exc.strerror}") from None
     magic = _MAGIC.get(suffix)
     if magic is not None and not head.startswith(magic):
         raise InputError(
-            f"data file {name} is not a {suffix} file (its first bytes are not {magic!r})"
+            f"{what} {name} is not a {suffix} file (its first bytes are not {magic!r})"
         )
     return suffix
 
@@ -172,7 +171,7 @@ def _load_npz(path: Path, params: dict[str, Any]) -> np.ndarray:
 def load_arrays(path: str | Path, what: str = "posterior file") -> dict[str, np.ndarray]:
     """Every array of a .npz file (no pickles), checked like a data file."""
     path = Path(path)
-    suffix = _check_file(path)
+    suffix = _check_file(path, what)
     if suffix != ".npz":
         raise InputError(f"{what} {str(path)!r}: expected a .npz file of named arrays")
     try:
