@@ -73,3 +73,14 @@ def test_bad_residual_input():
         residual_spectrum(X, X[:50], np.zeros((100, 1)))
     with pytest.raises(ValueError, match="non-finite"):
         residual_spectrum(X, X * np.nan, np.zeros((100, 1)))
+
+
+def test_too_few_rows_give_null_predictions_with_the_reason():
+    """Training on 10 rows still reports its steps; the residual spectrum (which needs
+    16) says it does not apply instead of failing the run."""
+    X = synthetic("spiked", n=10, d=6).X
+    report = train_and_measure(X, model="linear", latent_dim=2, steps=50, progress=False)
+    assert [r.critical_sigma2 for r in report.residual] == [None, None]
+    assert all("needs at least 16" in r.why for r in report.residual)
+    with pytest.raises(ValueError, match="10 rows: expected at least 16"):
+        residual_spectrum(X, X, np.zeros((10, 1)))

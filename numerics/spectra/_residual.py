@@ -43,6 +43,9 @@ import numpy as np
 
 from numerics.core._validation import InputError, check_int
 
+#: The fewest rows the estimate takes: its smallest subsets (N/8) need two rows for a
+#: covariance.
+MIN_ROWS = 16
 #: Subset sizes (fractions of N) and how many random subsets of each the fit uses.
 SUBSETS = ((0.125, 8), (0.25, 4), (0.5, 2), (1.0, 1))
 #: Bootstrap replicates of L(N).
@@ -94,8 +97,8 @@ def _check(X, recon, mu_active) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             f"residual spectrum: data {X.shape}, reconstruction {recon.shape} and active "
             f"means {mu.shape}: expected N x d, N x d and N x |A| for the same N rows"
         )
-    if X.shape[0] < 16:
-        raise InputError(f"residual spectrum: {X.shape[0]} rows: expected at least 16")
+    if X.shape[0] < MIN_ROWS:
+        raise InputError(f"residual spectrum: {X.shape[0]} rows: expected at least {MIN_ROWS}")
     for name, a in (("data", X), ("reconstruction", recon), ("posterior means", mu)):
         if not np.isfinite(a).all():
             raise InputError(f"residual spectrum: the {name} have non-finite values")

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from numerics.core._bridge import compiled_laws
-from numerics.spectra._residual import ResidualSpectrum, residual_spectrum
+from numerics.spectra._residual import MIN_ROWS, ResidualSpectrum, residual_spectrum
 from numerics.training._sweep import ACTIVE_KL, SweepResult, active_codes
 
 #: One line on the estimator, stated in every output.
@@ -91,6 +91,12 @@ def residual_predictions(
     """
     if sweep.state is None:
         raise ValueError("the sweep kept no trained models: no residual spectrum")
+    if X.shape[0] < MIN_ROWS:  # too few rows to estimate: null, as where it does not apply
+        why = f"{X.shape[0]} rows: the residual spectrum needs at least {MIN_ROWS}"
+        return [
+            ResidualPrediction(j + 1, None, None, None, None, why)
+            for j in range(len(measured_steps))
+        ]
     laws = compiled_laws(variant)
     R = len(sweep.seeds)
     out = []
