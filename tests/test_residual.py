@@ -84,3 +84,26 @@ def test_too_few_rows_give_null_predictions_with_the_reason():
     assert all("needs at least 16" in r.why for r in report.residual)
     with pytest.raises(ValueError, match="10 rows: expected at least 16"):
         residual_spectrum(X, X, np.zeros((10, 1)))
+
+
+def test_the_training_figure_draws_each_residual_prediction(monkeypatch, tmp_path):
+    """Issue 11: the residual-spectrum predictions are in the training figure, a dotted
+    line in each panel per prediction inside the sweep."""
+    from numerics.app import _plots
+
+    figures = []
+    monkeypatch.setattr(_plots, "_save", lambda fig, out, stem: figures.append(fig) or [])
+    X = synthetic("rotated", spectrum=[4, 2, 1, 0.5], n=3000).X
+    report = train_and_measure(X, model="linear", latent_dim=2, points=12, progress=False)
+    _plots.plot_training(report, report.theory, tmp_path)
+    lo, hi = report.sweep.sigma2[0], report.sweep.sigma2[-1]
+    inside = [r for r in report.residual if r.critical_sigma2 and lo <= r.critical_sigma2 <= hi]
+    dotted = [
+        line
+        for ax in figures[0].axes
+        for line in ax.get_lines()
+        if line.get_linestyle() == ":" and len(set(line.get_xdata())) == 1
+    ]
+    assert len(inside) == 2 and len(dotted) == 2 * len(inside)
+    xs = sorted({float(line.get_xdata()[0]) for line in dotted})
+    assert xs == pytest.approx(sorted(r.critical_sigma2 for r in inside))

@@ -195,13 +195,15 @@ def plot_training(report, theory: MapResult, out: Path, stem: str = "training") 
                 a.axvline(m.predicted, color=color, ls="--", lw=0.9)
             if m.estimate is not None:
                 a.axvline(m.estimate, color=color, ls="-", lw=0.9)
+    residual = _mark_residual(ax, ax2, getattr(report, "residual", None) or [], lo, hi)
     ax.set_ylabel("information per direction [nats]\n(= KL of a mode at the optimum)")
     ax.legend(fontsize=7, loc="upper right")
     ax.set_title(
         f"{_MODEL_NAMES.get(s.model, s.model)} VAE trained on "
         f"{report.data.get('source', 'data')}, beta = {report.beta:g}\n"
         "points: trained; lines: linear theory; dashed: predicted critical points; "
-        "solid: measured",
+        "solid: measured"
+        + ("\ndotted, shaded: residual-spectrum prediction ± standard error" if residual else ""),
         fontsize=9,
     )
     ax2.step(s.sigma2, (mean > ACTIVE_KL).sum(axis=1), where="mid", color="k", label="trained")
@@ -216,6 +218,24 @@ def plot_training(report, theory: MapResult, out: Path, stem: str = "training") 
     pad = (hi / lo) ** 0.02  # 2% of the (log) range on either side
     ax2.set_xlim(lo / pad, hi * pad)
     return _save(fig, out, stem)
+
+
+def _mark_residual(ax, ax2, residual, lo: float, hi: float) -> bool:
+    """Each rank's residual-spectrum prediction (:mod:`numerics.training._residual`) as a
+    dotted line in both panels, its standard error shaded in the upper one; those outside
+    the sweep are not drawn.  Returns whether any was drawn."""
+    drawn = False
+    for r in residual:
+        crit = r.critical_sigma2
+        if crit is None or not lo <= crit <= hi:
+            continue
+        color = f"C{(r.rank - 1) % 10}"
+        for a in (ax, ax2):
+            a.axvline(crit, color=color, ls=":", lw=1.3)
+        if r.stderr:
+            ax.axvspan(crit - r.stderr, crit + r.stderr, color=color, alpha=0.12, lw=0)
+        drawn = True
+    return drawn
 
 
 def plot_relaxation(result, out: Path, stem: str = "relaxation") -> list[Path]:
