@@ -357,6 +357,11 @@ CASES: dict[str, tuple[list[str], str]] = {
         ["threshold", *SPEC, "--decoder-variance", "learnable", "--out", "x"],
         "--out",
     ),
+    "train unknown optimizer": (["train", "--data", "digits", "--optimizer", "sgd"], "sgd"),
+    "train mlp gd without lr": (
+        ["train", "--data", "digits", "--model", "mlp", "--optimizer", "gd"],
+        "--lr",
+    ),
     "learnable sigma2, one nonzero eigenvalue": (
         ["optimum", "--spectrum", "4,0,0", "--decoder-variance", "learnable"],
         "1 nonzero eigenvalue",

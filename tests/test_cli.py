@@ -307,6 +307,20 @@ def test_train_json_keys_and_files(tmp_path, capsys):
     ]
 
 
+def test_train_with_plain_gradient_descent(capsys):
+    """--optimizer gd: the derived stable step and a constant schedule, recorded; the
+    thresholds of a 4, 2, 1, 0.5 spectrum within 0.1 %."""
+    argv = ["train", "--data", "synthetic:rotated:spectrum=4;2;1;0.5,n=3000", "--latent-dim",
+            "2", "--optimizer", "gd", "--json"]  # fmt: skip
+    code, out, err = run(capsys, *argv)
+    assert code == 0 and err == ""
+    result = json.loads(out)
+    assert result["options"]["optimizer"] == "gd"
+    assert result["options"]["schedule"] == "constant"
+    measured, predicted = result["measured_critical_sigma2"], result["predicted_critical_sigma2"]
+    assert measured == pytest.approx(predicted, rel=1e-3)
+
+
 def test_train_mlp_human_output(capsys):
     argv = ["train", "--data", "synthetic:mixture:n=1000", "--model", "mlp", "--hidden", "8"]
     code, out, err = run(capsys, *argv, "--steps", "50", "--points", "3", "--no-progress")

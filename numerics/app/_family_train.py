@@ -16,8 +16,9 @@ from numerics.core._validation import InputError
 HVAE_TRAINING_FILES = ["training.png", "training.pdf", "train.json", "points.csv"]
 
 
-def _checked(args: argparse.Namespace, family: str) -> np.ndarray | None:
-    """Options that do not apply to the families' trainers are refused; the sweep grid."""
+def _checked(args: argparse.Namespace, family: str) -> tuple[np.ndarray | None, dict]:
+    """Options that do not apply to the families' trainers are refused; the sweep grid
+    and the options every trainer takes (:func:`numerics.app.cli.sweep_options`)."""
     if args.data is None:
         raise InputError("train needs data (--data): a spectrum alone cannot be trained on")
     if args.model != "linear":
@@ -36,7 +37,7 @@ def _checked(args: argparse.Namespace, family: str) -> np.ndarray | None:
                          f"{' or '.join(allowed)}")  # fmt: skip
     from numerics.app.cli import sweep_options
 
-    return sweep_options(args, "--sigma2-range", args.sigma2_range)[0]
+    return sweep_options(args, "--sigma2-range", args.sigma2_range)
 
 
 def run_train(args: argparse.Namespace, family: str) -> None:
@@ -45,18 +46,10 @@ def run_train(args: argparse.Namespace, family: str) -> None:
     from numerics.app.cli import _data, _print_record, _print_training
     from numerics.training._allocator import keep_freed_memory
 
-    grid = _checked(args, family)
+    grid, training = _checked(args, family)
     files = ["training.png", "training.pdf", "train.json", "points.csv"]
     if args.out is not None:
         OutputFolder(args.out).check(files)
-    training = dict(
-        seeds=args.seeds,
-        steps=args.steps,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        warm_start=args.warm_start,
-        progress=not args.no_progress and not args.json,
-    )
     keep_freed_memory()
     if family == "cvae":
         report, source = _conditional(args, grid, training)

@@ -34,6 +34,7 @@ from numerics.core._validation import (
     parse_encoder_variance,
     parse_exact,
 )
+from numerics.training._config import OPTIMIZERS
 from numerics.training._loop import MIN_RUN_BYTES, TrainingDiverged
 from theory import ENCODER_VARIANCES
 
@@ -349,7 +350,18 @@ def _train_parser(p: argparse.ArgumentParser) -> None:
 def _add_optimiser_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=int, default=None, help="optimisation steps per point")
     p.add_argument("--batch-size", type=int, default=None, help="minibatch size")
-    p.add_argument("--lr", type=_number, default=None, help="Adam step size")
+    p.add_argument(
+        "--lr",
+        type=_number,
+        default=None,
+        help="first step size (Adam's; with --optimizer gd, the factor of the gradient)",
+    )
+    p.add_argument(
+        "--optimizer",
+        choices=OPTIMIZERS,
+        default=None,
+        help="adam (default) or gd: plain gradient descent",
+    )
     p.add_argument(
         "--hidden",
         type=_widths,
@@ -853,6 +865,7 @@ def sweep_options(args: argparse.Namespace, option: str, given) -> tuple[np.ndar
         "steps": args.steps,
         "batch_size": args.batch_size,
         "lr": args.lr,
+        "optimizer": args.optimizer,
         "warm_start": args.warm_start,
         "progress": not args.no_progress and not args.json,
     }

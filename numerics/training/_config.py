@@ -9,6 +9,7 @@ its own units), given as a ``TrainingConfig`` too.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -24,6 +25,10 @@ from numerics.core._validation import (
 #: Step-size schedules: the step size at progress u in [0, 1] as a fraction of ``lr``
 #: (:func:`numerics.training._loop.lr_factor`).
 SCHEDULES = ("constant", "cosine", "linear", "exponential")
+#: Optimisers of the training loop: Adam (Kingma & Ba 2015) or plain gradient descent
+#: (the step is ``lr`` times the gradient), where the linearised dynamics of
+#: :mod:`theory.dynamics` hold exactly.
+OPTIMIZERS = ("adam", "gd")
 
 
 @dataclass(frozen=True)
@@ -37,12 +42,15 @@ class TrainingConfig:
         reparameterisation noise from ``np.random.default_rng(r)``, shared by all sweep
         points (common random numbers).
     steps : int
-        Adam steps of the sweep phase.
+        Optimisation steps of the sweep phase.
     batch_size : int
         Minibatch rows (at most the data's; a fresh permutation every epoch, from
         ``np.random.default_rng([batch_seed, 1])``, shared by all points).
     lr : float
-        First Adam step size, in the trainer's parameter units.
+        First step size, in the trainer's parameter units (Adam moves each parameter by
+        about ``lr``; gradient descent by ``lr`` times its gradient).
+    optimizer : {"adam", "gd"}
+        Adam, or plain gradient descent (:data:`OPTIMIZERS`).
     schedule : {"constant", "cosine", "linear", "exponential"}
         Takes the step size from ``lr`` down to ``lr * lr_min`` at the last step of
         each phase.
@@ -70,6 +78,7 @@ class TrainingConfig:
     steps: int = 2000
     batch_size: int = 128
     lr: float = 1e-3
+    optimizer: str = "adam"
     schedule: str = "constant"
     lr_min: float = 1.0
     warm_start: bool = False
@@ -97,6 +106,7 @@ class TrainingConfig:
             steps=steps,
             batch_size=min(check_int("batch_size", self.batch_size, 1), n_samples),
             lr=check_positive("lr", self.lr),
+            optimizer=check_choice("optimizer", self.optimizer, OPTIMIZERS),
             schedule=check_choice("schedule", self.schedule, SCHEDULES),
             lr_min=check_fraction("lr_min", self.lr_min),
             warm_start=bool(self.warm_start),
@@ -112,17 +122,34 @@ class TrainingConfig:
         """JSON-ready record of the optimisation (for a sweep's ``options``)."""
         out = asdict(self)
         out["seeds"] = list(self.seeds)
-        out["optimizer"] = "adam"
         out.pop("progress")
         if not self.warm_start:
             out["anchor_steps"] = 0
         return out
 
 
-def configure(defaults: TrainingConfig, overrides: dict[str, Any]) -> TrainingConfig:
-    """``defaults`` with the given fields replaced (None keeps the default)."""
+def configure(
+    defaults: TrainingConfig,
+    overrides: dict[str, Any],
+    gd_lr: Callable[[], float] | None = None,
+) -> TrainingConfig:
+    """``defaults`` with the given fields replaced (None keeps the default).
+
+    A trainer's default step size is Adam's.  With ``optimizer="gd"`` and no ``lr``, the
+    step is ``gd_lr()`` (the linear VAE derives a stable one from its Hessians) with a
+    constant schedule unless one is given; a trainer that derives none (``gd_lr`` None)
+    needs ``lr``: Adam's default would be meaningless as a factor of the gradient.
+    """
     fields = set(TrainingConfig.__dataclass_fields__)
     unknown = sorted(set(overrides) - fields)
     if unknown:
         raise InputError(f"unknown training option(s) {unknown}: expected some of {sorted(fields)}")
-    return replace(defaults, **{k: v for k, v in overrides.items() if v is not None})
+    given = {k: v for k, v in overrides.items() if v is not None}
+    if given.get("optimizer") == "gd" and "lr" not in given:
+        if gd_lr is None:
+            raise InputError(
+                "optimizer='gd' without lr: expected a step size (--lr) for this model, "
+                "which derives no stable gradient-descent step"
+            )
+        given = {"schedule": "constant", "lr_min": 1.0, **given, "lr": gd_lr()}
+    return replace(defaults, **given)

@@ -45,8 +45,8 @@ from numerics.core._validation import (
     check_spectrum,
 )
 from numerics.training._distributed import aligned, cluster_options, map_blocks
-from numerics.training._linear import batch_moments, loss_and_grads
-from numerics.training._loop import Adam
+from numerics.training._linear import batch_moments, loss_and_grads, stable_gd_step
+from numerics.training._loop import optimiser
 
 OPTIMIZERS = ("gd", "adam")
 #: Size of the initial displacement of the perturbed mode's parameters (trainer units):
@@ -286,18 +286,14 @@ def _fit_sides(sigma2, tau, critical, exponents) -> dict[str, SideFit]:
 def _run(params, optimum, y, sigma2, modes, model, optimizer, lr, steps) -> np.ndarray:
     """Distance of each run's perturbed block from the optimum ``optimum``, every step."""
     distance = np.empty((modes.size, steps))
-    opt = Adam(lr=lr) if optimizer == "adam" else None
+    opt = optimiser(optimizer, lr)
     shared = batch_moments(y)  # every step trains on all rows: their moments once
     with threadpool_limits(1, user_api="blas"), np.errstate(over="ignore", invalid="ignore"):
         for t in range(steps):
             _, grads = loss_and_grads(
                 params, y, sigma2, None, with_loss=False, moments=shared, **model
             )
-            if opt is None:
-                for name, g in grads.items():
-                    params[name] -= lr * g
-            else:
-                opt.step(params, grads)
+            opt.step(params, grads)
             distance[:, t] = np.linalg.norm(_block(params, modes) - optimum, axis=1)
     return distance
 
@@ -334,20 +330,6 @@ def predicted_tau(laws, rel, lam, sigma2, beta, eta2, scale, lr) -> np.ndarray:
         # At a critical point h = 0 up to rounding: no finite relaxation time.
         out[where] = np.where(lr * h > 1e-12, tau, np.nan)[where]
     return out
-
-
-def _default_lr(rel, lam, sigma2, beta, eta2, scale) -> float:
-    """Half the largest stable plain-GD step: 1 / max h over every mode and point.
-
-    Gradient descent is stable for lr < 2 / h_max; half of that keeps every mode's
-    factor 1 - lr h in (0, 1), so no mode oscillates.
-    """
-    h_max = 0.0
-    for point in ("collapsed", "active"):
-        h = rel.hessian_eigenvalues(point, lam[None, :], sigma2[:, None], beta, eta2, scale, eta2)
-        if np.isfinite(h).any():
-            h_max = max(h_max, float(np.nanmax(h[..., -1])))
-    return 1.0 / h_max
 
 
 def relaxation_sweep(
@@ -410,7 +392,7 @@ def relaxation_sweep(
     # nothing to the dynamics, so the runs use the top k eigenvalues alone (d = k).
     lam = lam[:k]
     if lr is None:
-        lr = _default_lr(rel, lam[:k], s, beta, eta2, scale) if optimizer == "gd" else 1e-6
+        lr = stable_gd_step(lam[:k], s, beta, eta2, scale, variant) if optimizer == "gd" else 1e-6
     lr = check_positive("lr", lr)
     runs, modes, optimum, kick = _perturbed_runs(
         _optimum_params(laws, rel, lam, k, s, beta, eta2, scale, variant), k, seed

@@ -157,7 +157,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from numerics.core._bridge import objective_pieces
+from numerics.core._bridge import objective_pieces, relaxation_laws
 from numerics.core._validation import (
     InputError,
     check_choice,
@@ -680,6 +680,30 @@ def to_data_units(
 # ----------------------------------------------------------------------------- training
 
 
+def stable_gd_step(
+    eigenvalues, sigma2, beta: float, eta2: float, scale: float, variant: str
+) -> float:
+    """Half the largest stable plain gradient-descent step, 1 / h_max, in the trainer's
+    units: h_max is the largest eigenvalue of any mode's Hessian in these coordinates
+    (:mod:`theory.dynamics`) at its collapsed and active points, over ``eigenvalues`` and
+    the sweep ``sigma2``.
+
+    Gradient descent is stable near a minimum for lr < 2 / h_max; half of that keeps
+    every mode's factor 1 - lr h in (0, 1), so no mode oscillates.  The top eigenvalue
+    sets h_max (checked on digits over every mode); only ``learnable`` and ``fixed``
+    encoder variances have derived Hessians.
+    """
+    rel = relaxation_laws(variant)
+    lam = np.atleast_1d(np.asarray(eigenvalues, dtype=float))
+    s = np.asarray(sigma2, dtype=float)
+    h_max = 0.0
+    for point in ("collapsed", "active"):
+        h = rel.hessian_eigenvalues(point, lam[None, :], s[:, None], beta, eta2, scale, eta2)
+        if np.isfinite(h).any():
+            h_max = max(h_max, float(np.nanmax(h[..., -1])))
+    return 1.0 / h_max
+
+
 #: The linear trainer's optimisation defaults (module docstring, "Step size and schedule").
 DEFAULTS = TrainingConfig(
     steps=2000, batch_size=128, lr=1e-1, schedule="exponential", lr_min=1e-3,
@@ -858,23 +882,27 @@ def train_linear_sweep(
     training.setdefault("anchor_steps", training.get("steps"))
     if training.get("batch_size") is None:
         training["batch_size"] = default_batch(*X.shape)
-    config = configure(DEFAULTS, {**training, "beta": beta}).checked(X.shape[0])
+    # Single-threaded BLAS: on 2 cores threads cost more than they save on 1797 x 64
+    # (0.1 s threaded for this covariance on a busy machine).
+    with threadpool_limits(1, user_api="blas"):
+        mean, scale = data_scale(X)
+    beta, eta2 = check_positive("beta", beta), check_positive("eta2", eta2)
+    gd_lr = None  # plain gradient descent: a stable step from the derived Hessians
+    if encoder_variance in ("learnable", "fixed"):
+        gd_lr = partial(stable_gd_step, scale**2, s_sorted, beta, eta2, scale, encoder_variance)
+    config = configure(DEFAULTS, {**training, "beta": beta}, gd_lr).checked(X.shape[0])
     cluster = cluster_options(scheduler, workers, blocks)
     n, d = X.shape
     model = LinearModel(
         d=d,
         k=check_latent_dim(latent_dim, d),
         variant=check_choice("encoder_variance", encoder_variance, VARIANTS),
-        scale=1.0,
-        eta2=check_positive("eta2", eta2),
+        scale=scale,
+        eta2=eta2,
         init_scale=check_positive("init_scale", init_scale),
         exact_expectation=bool(exact_expectation),
         method=gradient_method(encoder_variance, d, config.batch_size),
     )
-    # Single-threaded BLAS: on 2 cores threads cost more than they save on 1797 x 64
-    # (0.1 s threaded for this covariance on a busy machine).
-    with threadpool_limits(1, user_api="blas"):
-        mean, model.scale = data_scale(X)
     Y = (X - mean) / model.scale
     finish = partial(
         evaluate, scale=model.scale, beta=config.beta, eta2=model.eta2, variant=model.variant

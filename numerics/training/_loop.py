@@ -104,6 +104,35 @@ class Adam:
             params[name] -= np.divide(step, denominator, out=a)
 
 
+@dataclass
+class GradientDescent:
+    """Plain gradient descent, theta -= lr * gradient, with :class:`Adam`'s interface.
+
+    Parameters
+    ----------
+    lr : float or ndarray
+        Step size; an array of shape (P,) gives each sweep point its own.
+    """
+
+    lr: float | np.ndarray = 1e-3
+    scratch: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def step(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
+        """Update ``params`` in place from ``grads``."""
+        for name, g in grads.items():
+            if name not in self.scratch:
+                self.scratch[name] = np.empty_like(g)
+            lr = self.lr
+            if isinstance(lr, np.ndarray):  # one step size per sweep point
+                lr = np.reshape(lr, (-1,) + (1,) * (g.ndim - 1))
+            params[name] -= np.multiply(lr, g, out=self.scratch[name])
+
+
+def optimiser(name: str, lr: float | np.ndarray) -> Adam | GradientDescent:
+    """A fresh optimiser of :data:`numerics.training._config.OPTIMIZERS` ``name``."""
+    return Adam(lr=lr) if name == "adam" else GradientDescent(lr=lr)
+
+
 def lr_factor(schedule: str, t: int, steps: int, lr_min: float) -> float:
     """Step-size multiplier at step t = 1..steps: from 1 down to ``lr_min`` at the last step.
 
@@ -339,12 +368,12 @@ class _Run:
         return beta
 
     def train(self, params: dict[str, np.ndarray], phase: _Phase) -> dict[str, np.ndarray]:
-        """``phase.steps`` Adam steps on every run; returns the trained parameters."""
+        """``phase.steps`` optimiser steps on every run; returns the trained parameters."""
         model, config = self.model, self.config
         theta, params = _packed(params)
         gradient = np.empty_like(theta)  # the models write into its views
         grads = _views(gradient, params)
-        opt = Adam(lr=config.lr)
+        opt = optimiser(config.optimizer, config.lr)
         losses = np.empty((CHECK_EVERY, phase.sigma2.size))
         first = 1  # the step of losses[0]
         idx = batch = None
