@@ -48,6 +48,12 @@ class TrainingDiverged(ArithmeticError):
         return type(self), (str(self), self.step)
 
 
+def per_run(values: np.ndarray, ndim: int) -> np.ndarray:
+    """One value per run, (P,), shaped to broadcast against a (P, ...) array of ``ndim``
+    dimensions: the optimisers' per-sweep-point step sizes."""
+    return np.reshape(values, (-1,) + (1,) * (ndim - 1))
+
+
 @dataclass
 class Adam:
     """Adam (Kingma & Ba, ICLR 2015, Algorithm 1) on a dict of arrays, elementwise.
@@ -94,7 +100,7 @@ class Adam:
             a = np.multiply(1 - self.beta2, g, out=a)
             v += np.multiply(a, g, out=a)
             if isinstance(self.lr, np.ndarray):  # one step size per sweep point
-                lr = np.reshape(self.lr, (-1,) + (1,) * (g.ndim - 1))
+                lr = per_run(self.lr, g.ndim)
                 params[name] -= lr * (m / c1) / (np.sqrt(v / c2) + self.eps)
                 continue
             # From step 356 on (beta1 = 0.9) c1 rounds to 1.0 exactly: m / c1 = m.
@@ -122,9 +128,7 @@ class GradientDescent:
         for name, g in grads.items():
             if name not in self.scratch:
                 self.scratch[name] = np.empty_like(g)
-            lr = self.lr
-            if isinstance(lr, np.ndarray):  # one step size per sweep point
-                lr = np.reshape(lr, (-1,) + (1,) * (g.ndim - 1))
+            lr = per_run(self.lr, g.ndim) if isinstance(self.lr, np.ndarray) else self.lr
             params[name] -= np.multiply(lr, g, out=self.scratch[name])
 
 
