@@ -65,6 +65,19 @@ def test_a_users_file_with_a_toolkit_name_is_refused_before_the_work(tmp_path, c
     assert tree(tmp_path) == before
 
 
+def test_export_posterior_never_replaces_a_users_file(tmp_path, capsys):
+    """--export-posterior onto a file the toolkit did not write: refused before training,
+    the file kept, and the remedy is another file name."""
+    mine = tmp_path / "mine.npz"
+    mine.write_bytes(b"the user's")
+    code, out, err = run(capsys, "train", "--data", "digits", "--steps", "20",
+                         "--export-posterior", "150", str(mine))  # fmt: skip
+    assert code == 2 and out == ""
+    assert "mine.npz exists and was not written by vae-collapse" in err
+    assert "choose another file name" in err
+    assert mine.read_bytes() == b"the user's"
+
+
 def test_a_folder_where_a_file_goes_is_refused_and_nothing_moves(tmp_path, capsys):
     out = tmp_path / "m"
     (out / "map.json").mkdir(parents=True)

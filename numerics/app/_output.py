@@ -95,11 +95,16 @@ class OutputFolder:
         The target folder.
     option : str
         How the user named it (``--out``), for error messages.
+    remedy : str
+        What a refusal of a taken name suggests (a single file's writer: another name).
     """
 
-    def __init__(self, path: Path | str, option: str = "--out") -> None:
+    def __init__(
+        self, path: Path | str, option: str = "--out", remedy: str = "choose another folder"
+    ) -> None:
         self.path = Path(path)
         self.option = option
+        self.remedy = remedy
 
     def _error(self, what: str) -> InputError:
         return InputError(f"{self.option} {self.path}: {what}")
@@ -114,7 +119,7 @@ class OutputFolder:
         self._check_folder()
         problems = self.conflicts([Path(f) for f in expected or []])
         if problems:
-            raise self._error(f"{problems[0]}; nothing was written (choose another folder)")
+            raise self._error(f"{problems[0]}; nothing was written ({self.remedy})")
         return self
 
     def _nearest(self) -> Path:
@@ -182,7 +187,7 @@ class OutputFolder:
         files = _files(scratch)
         problems = self.conflicts(files)
         if problems:
-            raise self._error(f"{problems[0]}; nothing was written (choose another folder)")
+            raise self._error(f"{problems[0]}; nothing was written ({self.remedy})")
         names = sorted({*self.written_before(), *(f.as_posix() for f in files)})
         (scratch / MANIFEST).write_text("".join(f"{n}\n" for n in names), encoding="utf-8")
         with _interrupts_deferred():

@@ -198,9 +198,8 @@ def check_posterior_target(sigma2: str, path: str) -> tuple[float, Path]:
     target = Path(path)
     if target.suffix.lower() != ".npz":
         raise InputError(f"--export-posterior FILE={path!r}: expected a .npz file name")
-    OutputFolder(target.parent if str(target.parent) else Path("."), "--export-posterior").check(
-        [target.name]
-    )
+    folder = target.parent if str(target.parent) else Path(".")
+    OutputFolder(folder, "--export-posterior", "choose another file name").check([target.name])
     return value, target
 
 
@@ -209,7 +208,7 @@ def write_posterior(sweep, X, sigma2: float, target: Path) -> tuple[Path, float]
     returns the file and the sweep point's sigma'^2 (recorded in the file)."""
     i = int(np.argmin(np.abs(np.log(sweep.sigma2 / sigma2))))
     mu, logvar, recon = sweep.state.posterior(i * len(sweep.seeds), X)
-    folder = OutputFolder(target.parent, "--export-posterior")
+    folder = OutputFolder(target.parent, "--export-posterior", "choose another file name")
     with folder.staged() as scratch:
         np.savez(
             scratch / target.name, mu=mu, logvar=logvar, reconstruction=recon,
