@@ -157,6 +157,19 @@ def test_not_an_array_shard(tmp_path) -> None:
         load_chunked(tmp_path)
 
 
+def test_a_shard_that_is_not_a_npy_file_is_named(tmp_path) -> None:
+    """A text file among the shards, or a glob that takes another format: checked like a
+    data file (issue 9: not numpy's "pickled (object) data")."""
+    np.save(tmp_path / "a.npy", np.zeros((4, 2)))
+    (tmp_path / "b.npy").write_text("not numpy")
+    with pytest.raises(InputError, match=r"shard '.*b\.npy' is not a \.npy file"):
+        load_chunked(tmp_path)
+    (tmp_path / "b.npy").unlink()
+    (tmp_path / "c.csv").write_text("1,2\n3,4\n")
+    with pytest.raises(InputError, match=r"shard '.*c\.csv': expected a \.npy file"):
+        load_chunked(str(tmp_path / "*"))
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from numerics.core._validation import InputError
-from numerics.data._datasets import Dataset
+from numerics.data._datasets import Dataset, _check_file
 
 #: Float64 bytes of one task's rows (at least 2 d rows, so each task's d x d scatter
 #: matrix costs no more to merge than its rows cost to read).
@@ -148,7 +148,10 @@ def _shard_paths(text: str) -> list[Path]:
 
 
 def _npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype]:
-    """Shape and dtype of a ``.npy`` file, from its header alone."""
+    """Shape and dtype of a ``.npy`` file, from its header alone, after the checks of a
+    data file (a regular, readable file whose first bytes are a .npy file's)."""
+    if _check_file(path, "shard") != ".npy":
+        raise InputError(f"shard {str(path)!r}: expected a .npy file")
     try:
         arr = np.load(path, mmap_mode="r", allow_pickle=False)
     except (OSError, ValueError, EOFError) as exc:
