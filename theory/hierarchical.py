@@ -42,6 +42,7 @@ stationary point off collapse for beta_1 != beta_2: the top level always collaps
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from dataclasses import dataclass, field
@@ -985,6 +986,7 @@ def _merged(walk: list[tuple[str | None, sp.Expr]]) -> list[tuple[str | None, sp
     return out
 
 
+@functools.lru_cache(maxsize=4096)  # the same expressions recur across steps d and e
 def _powers(expr: sp.Expr) -> sp.Expr:
     """``expr`` with powers of products split and recombined (all symbols positive), over
     a common denominator."""
@@ -992,6 +994,7 @@ def _powers(expr: sp.Expr) -> sp.Expr:
     return sp.cancel(sp.together(e))
 
 
+@functools.lru_cache(maxsize=4096)
 def _sign(expr: sp.Expr) -> int | None:
     """:func:`sign_of` after :func:`_powers`, and after ``simplify`` where that is not enough."""
     sign = sign_of(_powers(expr))

@@ -14,6 +14,7 @@ not depend on that choice.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass
 
@@ -27,8 +28,12 @@ class UndecidedSign(ArithmeticError):
     """Raised when SymPy cannot decide a sign the classification depends on."""
 
 
+@functools.lru_cache(maxsize=4096)
 def sign_of(expr: sp.Expr) -> int | None:
-    """Sign (-1, 0, 1) of ``expr`` under its symbols' assumptions, or None."""
+    """Sign (-1, 0, 1) of ``expr`` under its symbols' assumptions, or None.
+
+    Memoised: the classifications ask for the same signs many times (the assumptions
+    are part of each symbol, so an expression determines its sign)."""
     expr = sp.factor(sp.cancel(sp.together(expr)))
     if expr.is_zero:
         return 0
