@@ -1,4 +1,5 @@
-"""The one training loop: Adam over a sweep axis, minibatches, schedules, divergence.
+"""The one training loop: Adam or gradient descent over a sweep axis, minibatches,
+schedules, divergence.
 
 Every parameter array carries the sweep axis first (one slice per sweep point and
 seed, run p = s * R + r), so one update trains all points of a sweep at once.  A
@@ -9,7 +10,8 @@ the checked :class:`~numerics.training._config.TrainingConfig`, one BLAS thread,
 floating-point error state, the progress bar, the warm start from an anchor, the
 step-size schedule, KL warm-up, common random numbers per seed and divergence checks.
 All parameters of a sweep live in one (P, D) array, and the gradient in another of
-the same layout that the model writes into, so Adam is one update per step.
+the same layout that the model writes into, so the optimiser (:class:`Adam` or
+:class:`GradientDescent`) makes one update per step.
 """
 
 from __future__ import annotations
