@@ -451,6 +451,8 @@ class Point:
     top_margin: sp.Expr | None = None
     first_kind: dict[str, str] = field(default_factory=dict)
     top_kind: dict[str, str] = field(default_factory=dict)
+    #: The first-level block, once derived (:meth:`HierarchicalDerivation.first_hessian`).
+    first_block: sp.Matrix | None = field(default=None, repr=False)
 
     @property
     def name(self) -> str:
@@ -468,7 +470,6 @@ class HierarchicalDerivation:
 
     def __init__(self, spec: HierarchicalVAE) -> None:
         self.spec = spec
-        self._first_hessians: dict[int, sp.Matrix] = {}  # by id of the point
 
     def __repr__(self) -> str:
         return f"HierarchicalDerivation({self.spec!r})"
@@ -656,11 +657,11 @@ class HierarchicalDerivation:
         """Hessian of the envelope f_b in the first-level parameters at ``pt``: the Schur
         complement of the top block in the full Hessian (step d).  Derived once per point
         (the classification, the Schur check and the document all ask for it)."""
-        if id(pt) not in self._first_hessians:
+        if pt.first_block is None:
             f = self.envelope[pt.top]
             h = sp.hessian(f, self.spec.first_parameters).subs(pt.values)
-            self._first_hessians[id(pt)] = h.applyfunc(lambda e: sp.factor(sp.simplify(e)))
-        return self._first_hessians[id(pt)]
+            pt.first_block = h.applyfunc(lambda e: sp.factor(sp.simplify(e)))
+        return pt.first_block
 
     def _classify_first(self, pt: Point) -> None:
         """Inertia of the first-level block on each side of its margin (Descartes' rule)."""
